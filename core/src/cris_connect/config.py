@@ -1,0 +1,246 @@
+"""The TOML config file: `[server]`, `[logging]`, `[plugins]` and one `[plugins.<name>]` per adapter.
+
+Loading is strict - a misspelt key is an error, not a silent default - and every error names the
+key path and what to write instead (`server.port: expected an integer, got "nine"`). A string
+value `"${NAME}"` is read from the environment variable NAME, so secrets stay out of the file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+
+T = TypeVar("T")
+
+DEFAULT_PORT = 9998
+
+
+class ConfigError(ValueError):
+    """A config file or section that cannot be used; the text names the key and the fix."""
+
+
+@attrs.frozen
+class ServerConfig:
+    """Where and how the bridge listens. Defaults follow the vendor's examples: loopback, 9998."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    #: Plain `ws://` instead of `wss://` (the examples' `-http`); only sensible on loopback.
+    plain: bool = False
+    cert: Path | None = None
+    key: Path | None = None
+    #: Browser origins allowed to connect, e.g. the trust's CRIS Reporting URL; "*" allows any.
+    allowed_origins: tuple[str, ...] = ()
+    #: Clients that send no Origin header (not a browser) may connect from loopback.
+    allow_no_origin: bool = True
+    #: Listening beyond loopback must be asked for explicitly, and needs TLS.
+    allow_remote: bool = False
+    #: The vendor's C# example uses 64 KiB buffers; CRIS messages are far smaller.
+    max_message_size: int = 65536
+    max_sessions: int = 64
+    handshake_timeout: float = 10.0
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    close_timeout: float = 5.0
+    #: Time allowed to deliver a frame to one CRIS client before it is considered dead.
+    send_timeout: float = 5.0
+
+    @property
+    def scheme(self) -> str:
+        return "ws" if self.plain else "wss"
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+@attrs.frozen
+class LoggingConfig:
+    level: str = "INFO"
+    #: Show NHS and CHI numbers in logs unmasked (off by default: logs leave the ward).
+    show_identifiers: bool = False
+
+
+@attrs.frozen
+class PluginsConfig:
+    """Which adapters run, and the limits the bridge holds each of them to."""
+
+    enabled: tuple[str, ...] = ("log",)
+    #: A hook running longer than this is cancelled and logged.
+    hook_timeout: float = 10.0
+    #: Commands queued per plugin before the overflow is reported and dropped.
+    mailbox_size: int = 1000
+    #: At shutdown, time allowed for plugins to finish what is queued.
+    drain_timeout: float = 5.0
+    #: `[plugins.<name>]` sections, raw until the plugin's config class structures them.
+    settings: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Config:
+    server: ServerConfig = ServerConfig()
+    logging: LoggingConfig = LoggingConfig()
+    plugins: PluginsConfig = PluginsConfig()
+    #: The file this came from, for messages; None when built in code.
+    source: Path | None = None
+
+
+def _structure_path(value: object, _: type) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a path as a string, got {value!r}")
+    return Path(value).expanduser()
+
+
+def _strict(kind: type[T], noun: str) -> Any:
+    def structure(value: object, _: type) -> T:
+        # bool is an int in Python; `port = true` is still a mistake.
+        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                return value  # type: ignore[return-value]
+            raise ValueError(f"expected {noun}, got {value!r}")
+        return value
+
+    return structure
+
+
+def make_config_converter() -> cattrs.Converter:
+    """Strict: unknown keys and wrong types are errors, never coerced."""
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_structure_hook(Path, _structure_path)
+    converter.register_structure_hook(str, _strict(str, "a string"))
+    converter.register_structure_hook(int, _strict(int, "an integer"))
+    converter.register_structure_hook(float, _strict(float, "a number"))
+    converter.register_structure_hook(bool, _strict(bool, "true or false"))
+    return converter
+
+
+_converter = make_config_converter()
+
+
+def _explain(exc: Exception, prefix: str) -> str:
+    problems = []
+    for line in cattrs.transform_error(exc, path="", format_exception=_format):
+        problem, _, where = line.rpartition(" @ ")
+        key = ".".join(part for part in (prefix, where.strip(".")) if part)
+        key = re.sub(r"\[(\d+)\]", r"[\1]", key)
+        problems.append(f"{key}: {problem}" if key else problem)
+    return "; ".join(problems)
+
+
+def _format(exc: BaseException, _: type | None) -> str:
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return f"unknown key{'s' if len(exc.extra_fields) > 1 else ''} " + ", ".join(
+            sorted(exc.extra_fields)
+        ) + f" (known keys: {', '.join(f.name for f in attrs.fields(exc.cl))})"
+    if isinstance(exc, KeyError):
+        return f"required key {exc.args[0]!r} is missing"
+    if isinstance(exc, ValueError):
+        return str(exc)
+    return f"invalid value ({exc})"
+
+
+def structure(data: Mapping[str, Any], cls: type[T], *, where: str) -> T:
+    """Structure one section into `cls`; errors name the key path under `where`."""
+    try:
+        return _converter.structure(data, cls)
+    except Exception as exc:
+        raise ConfigError(_explain(exc, where)) from None
+
+
+def _expand_env(value: Any, where: str) -> Any:
+    if isinstance(value, dict):
+        return {key: _expand_env(item, f"{where}.{key}" if where else key) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, str):
+        match = re.fullmatch(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value)
+        if match:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{where}: environment variable {name} is not set; set it or write the value")
+            return os.environ[name]
+    return value
+
+
+def from_mapping(data: Mapping[str, Any], *, source: Path | None = None) -> Config:
+    """Build a Config from parsed TOML (or any mapping of the same shape)."""
+    data = _expand_env(dict(data), "")
+    unknown = set(data) - {"server", "logging", "plugins"}
+    if unknown:
+        raise ConfigError(
+            f"{', '.join(sorted(unknown))}: unknown section; the sections are [server], [logging] "
+            "and [plugins]"
+        )
+    for section in ("server", "logging", "plugins"):
+        if section in data and not isinstance(data[section], dict):
+            raise ConfigError(f"{section}: expected a table ([{section}])")
+    plugins = dict(data.get("plugins", {}))
+    # Sub-tables of [plugins] are the adapters' own sections, structured later by each adapter.
+    settings = {name: plugins.pop(name) for name in list(plugins) if isinstance(plugins[name], dict)}
+    config = Config(
+        server=structure(data.get("server", {}), ServerConfig, where="server"),
+        logging=structure(data.get("logging", {}), LoggingConfig, where="logging"),
+        plugins=attrs.evolve(structure(plugins, PluginsConfig, where="plugins"), settings=settings),
+        source=source,
+    )
+    check(config)
+    return config
+
+
+def load(path: Path) -> Config:
+    """Read and check a config file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; check the path") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    try:
+        return from_mapping(data, source=path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def check(config: Config) -> None:
+    """Rules across keys: TLS material, remote listening, sane limits."""
+    server = config.server
+    if not 0 <= server.port <= 65535:
+        raise ConfigError(f"server.port: {server.port} is not a TCP port; use 1025..49151 (default 9998)")
+    if not server.plain and (server.cert is None or server.key is None):
+        raise ConfigError(
+            "server.cert and server.key are needed for wss://; run `cris-connect cert` and set them, "
+            "or set server.plain = true (--plain) for ws:// on loopback"
+        )
+    if not server.is_loopback:
+        if not server.allow_remote:
+            raise ConfigError(
+                f"server.host: {server.host} is not loopback; CRIS runs on the same workstation, so "
+                "keep 127.0.0.1, or set server.allow_remote = true (TLS required)"
+            )
+        if server.plain:
+            raise ConfigError(
+                f"server.plain: listening on {server.host} beyond loopback needs TLS; set "
+                "server.cert and server.key and remove plain"
+            )
+    for name in ("max_message_size", "max_sessions", "handshake_timeout", "close_timeout", "send_timeout"):
+        if getattr(server, name) <= 0:
+            raise ConfigError(f"server.{name}: must be greater than 0")
+    if config.plugins.mailbox_size <= 0 or config.plugins.hook_timeout <= 0:
+        raise ConfigError("plugins.mailbox_size and plugins.hook_timeout: must be greater than 0")

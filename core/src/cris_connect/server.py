@@ -1,0 +1,209 @@
+"""The listening socket and the opening handshake: who may connect, and how.
+
+`Server.serve` accepts TCP (and TLS) connections; each one's first request is either a plain HTTP
+GET (answered from `pages`) or a WebSocket handshake, which is checked - origin, session limit - and
+then handed to the bridge as a `Connection`. Listener and connections live in separate task groups
+so shutdown can stop accepting first and then drain the sessions.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.streams.tls import TLSListener
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+
+from cris_connect import pages
+from cris_connect.config import ServerConfig
+from cris_connect.connection import STREAM_ERRORS, Connection
+
+log = logging.getLogger("cris_connect.server")
+
+SessionHandler = Callable[[Connection, Request, str], Awaitable[None]]
+
+
+class StartupError(RuntimeError):
+    """The bridge cannot start listening; the text says what to change."""
+
+
+class _QuietTLSListener(TLSListener):
+    @staticmethod
+    async def handle_handshake_error(exc: BaseException, stream: anyio.abc.AnyByteStream) -> None:
+        # One line, not a traceback: a browser refusing our certificate, or a ws:// client on
+        # a wss:// port, is an everyday event on a ward.
+        await anyio.aclose_forcefully(stream)
+        if not isinstance(exc, Exception):
+            raise exc
+        log.warning(
+            "TLS handshake failed (%s); a client using ws:// instead of wss://, or a browser that "
+            "does not trust the certificate (open https://localhost:PORT once, or trust the CA)",
+            exc.__class__.__name__ if not str(exc) else str(exc).splitlines()[0],
+        )
+
+
+def peer_name(stream: anyio.abc.AnyByteStream) -> tuple[str, bool]:
+    """`host:port` of the client, and whether it is on loopback."""
+    try:
+        address = stream.extra(anyio.abc.SocketAttribute.remote_address)
+    except anyio.TypedAttributeLookupError:
+        return "unknown", False
+    if isinstance(address, tuple):
+        host = str(address[0])
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        return f"{host}:{address[1]}", loopback
+    return str(address), False
+
+
+def refuse_origin(origin: str | None, loopback: bool, config: ServerConfig) -> str | None:
+    """Why this handshake's Origin is refused, or None to accept it.
+
+    Any web page the radiologist visits can open `new WebSocket("ws://localhost:9998")`; the
+    browser then sends that page's origin, which is how we tell CRIS Reporting from the rest.
+    """
+    if origin is None:
+        if not config.allow_no_origin:
+            return "no Origin header and server.allow_no_origin is false"
+        if not loopback:
+            return "no Origin header from a remote client; only loopback clients may omit it"
+        return None
+    if "*" in config.allowed_origins or origin in config.allowed_origins:
+        return None
+    return (
+        f"origin {origin} is not allowed; add it to server.allowed_origins "
+        f"(allowed: {', '.join(config.allowed_origins) or 'none'})"
+    )
+
+
+class Server:
+    """Listens on `config.host:config.port` and turns each handshake into a session."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        handler: SessionHandler,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        health: Callable[[], Mapping[str, Any]],
+        session_count: Callable[[], int],
+        version: str,
+    ) -> None:
+        self.config = config
+        self.handler = handler
+        self.ssl_context = ssl_context
+        self.health = health
+        self.session_count = session_count
+        self.version = version
+        self.port: int | None = None
+        self._accepting = anyio.CancelScope()
+
+    async def serve(
+        self, connections: anyio.abc.TaskGroup, *, task_status: anyio.abc.TaskStatus[int]
+    ) -> None:
+        """Accept until `stop_accepting`; connections run in `connections`, not here."""
+        listener = await self._listen()
+        with self._accepting:
+            async with listener:
+                task_status.started(self.port)
+                await listener.serve(self._handle, task_group=connections)
+
+    def stop_accepting(self) -> None:
+        self._accepting.cancel()
+
+    async def _listen(self) -> anyio.abc.Listener[Any]:
+        host, port = self.config.host, self.config.port
+        try:
+            tcp = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartupError(
+                    f"port {port} on {host} is already in use (another cris-connect or CRIS Connect "
+                    "program?); stop it, or choose another port with --port or server.port"
+                ) from None
+            if exc.errno == errno.EACCES:
+                raise StartupError(
+                    f"not allowed to listen on port {port}; use a port above 1024 (default 9998)"
+                ) from None
+            raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        except anyio.BrokenResourceError as exc:
+            raise StartupError(f"cannot listen on {host}:{port}: {exc}") from None
+        self.port = tcp.extra(anyio.abc.SocketAttribute.local_port)
+        if self.ssl_context is None:
+            return tcp
+        return _QuietTLSListener(
+            tcp, self.ssl_context, standard_compatible=False,
+            handshake_timeout=self.config.handshake_timeout,
+        )
+
+    async def _handle(self, stream: anyio.abc.AnyByteStream) -> None:
+        peer, loopback = peer_name(stream)
+        config = self.config
+        protocol = ServerProtocol(max_size=config.max_message_size, logger=_websockets_log)
+        connection = Connection(
+            stream, protocol, close_timeout=config.close_timeout, send_timeout=config.send_timeout
+        )
+        try:
+            request = await connection.recv_request(config.handshake_timeout)
+            if request is None:
+                self._log_bad_request(peer, protocol)
+                return
+            if request.headers.get("Upgrade", "").lower() != "websocket":
+                await connection.send_response(
+                    pages.answer(request.path, version=self.version, health=self.health())
+                )
+                return
+            origin = request.headers.get("Origin")
+            reason = refuse_origin(origin, loopback, config)
+            if reason is not None:
+                log.warning("refused a connection from %s: %s", peer, reason)
+                await connection.send_response(protocol.reject(403, f"Forbidden: {reason}.\n"))
+                return
+            if self.session_count() >= config.max_sessions:
+                log.warning(
+                    "refused a connection from %s: %d sessions already (server.max_sessions)",
+                    peer, config.max_sessions,
+                )
+                await connection.send_response(protocol.reject(503, "Too many CRIS sessions.\n"))
+                return
+            response = protocol.accept(request)
+            await connection.send_response(response)
+            if response.status_code != 101:
+                log.warning(
+                    "refused a handshake from %s: %s", peer, protocol.handshake_exc or response.reason_phrase
+                )
+                return
+            await self.handler(connection, request, peer)
+        except STREAM_ERRORS:
+            pass  # the peer went away during the handshake
+        except Exception:
+            # Never let one connection's bug take the server down: log it, close with 1011.
+            log.exception("internal error on the connection from %s; closing it (1011)", peer)
+            with anyio.CancelScope(shield=True):
+                await connection.fail(1011, "internal error")
+        finally:
+            with anyio.CancelScope(shield=True):
+                await connection.close_stream()
+
+    @staticmethod
+    def _log_bad_request(peer: str, protocol: ServerProtocol) -> None:
+        exc = protocol.handshake_exc
+        if exc is None:
+            log.info("connection from %s closed before a complete request (or timed out)", peer)
+        else:
+            cause = exc.__cause__ or exc
+            log.warning("refused a connection from %s: not a valid HTTP request (%s)", peer, cause)
+
+
+# websockets logs every handshake at INFO; our own lines say the same with more context.
+_websockets_log = logging.getLogger("cris_connect.websockets")
+_websockets_log.setLevel(logging.WARNING)
