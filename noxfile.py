@@ -1,0 +1,53 @@
+"""The one entry point for checks: `nox -s tests`, `nox -s lint`, `nox -s typecheck`, `nox -s bench`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests"]
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(str(p.parent) for p in ROOT.glob("plugins/*/pyproject.toml"))
+EXAMPLES = sorted(str(p.parent) for p in ROOT.glob("examples/*/pyproject.toml"))
+TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100", "trio>=0.26"]
+
+
+def _editable(*paths: str) -> list[str]:
+    return [arg for path in paths for arg in ("-e", path)]
+
+
+def _distributions() -> list[str]:
+    sdk = ["sdk"] if (ROOT / "sdk" / "pyproject.toml").exists() else []
+    return ["core", *sdk, *PLUGINS, *EXAMPLES]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Install core, the SDK, every plugin and example adapter (editable, one pip call); run all tests."""
+    session.install(*_editable(*_distributions()), *TEST_TOOLS)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the core (and the SDK when present)."""
+    session.install("mypy", *_editable("core"), "trio")
+    session.run("mypy", "core/src/cris_connect")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark harness; `nox -s bench -- --quick` for the one-minute variant."""
+    if not (ROOT / "benchmarks").exists():
+        session.skip("no benchmarks/ yet")
+    session.install(*_editable(*_distributions()), "trio")
+    session.run("python", "-m", "benchmarks", *session.posargs)
