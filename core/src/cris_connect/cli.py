@@ -7,6 +7,7 @@ non-zero exit code; tracebacks are for bugs only.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import signal
 import sys
@@ -168,6 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--hostname", action="append", help="extra name for the certificate (repeatable)")
     cert.add_argument("--force", action="store_true", help="replace an existing server certificate")
     cert.set_defaults(func=cmd_cert)
+
+    # Other distributions add commands (the SDK: `simulate`, `new-adapter`) through an entry point
+    # whose target takes this subparsers object and adds its parser with `set_defaults(func=...)`.
+    for entry_point in importlib.metadata.entry_points(group="cris_connect.commands"):
+        try:
+            entry_point.load()(commands)
+        except Exception as exc:  # a broken extra command must not take the others down
+            print(f"cris-connect: command {entry_point.name!r} unavailable: {exc}", file=sys.stderr)
     return parser
 
 
