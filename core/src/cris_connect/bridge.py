@@ -41,6 +41,7 @@ from cris_connect.messages import (
 )
 from cris_connect.server import Server
 from cris_connect.session import Session
+from cris_connect.studies import StudyDirectory
 from cris_connect.tls import server_context
 
 log = logging.getLogger("cris_connect.bridge")
@@ -78,6 +79,12 @@ class Bridge:
         self._closing = False
         self._closed = anyio.Event()
         self.started_at: float | None = None
+        #: accession -> studies, published by archive adapters for viewer adapters.
+        self.studies = StudyDirectory(
+            on_publish=lambda lookup: self._deliver(
+                ("on_studies_found",), {"lookup": lookup}, f"studies for an accession ({lookup.status})"
+            )
+        )
 
     # Public API
 
@@ -326,6 +333,8 @@ class Bridge:
             self._refuse(session, str(exc))
             return
         session.context = session.context.after(message)
+        if isinstance(message, (Event, ReadOnly)) and self.studies.providers:
+            self.studies.begin(message.accession)
         hook = HOOKS[type(message)]
         if isinstance(message, UnknownCommand):
             log.warning("%s sent an unknown command %r; passed to plugins as UnknownCommand",
