@@ -57,6 +57,18 @@ HOOKS = {
 }
 
 
+def close_reason(connection: Connection) -> str:
+    """How a session ended, for logs and `session_closed`: who closed it, and why."""
+    protocol = connection.protocol
+    client_closed_first = protocol.close_rcvd_then_sent is not False  # None: only one side closed
+    if protocol.close_rcvd is not None and client_closed_first:
+        return f"close code {protocol.close_rcvd.code}"
+    if protocol.close_sent is not None:
+        sent = protocol.close_sent
+        return f"closed by the bridge ({sent.code}{' ' + sent.reason if sent.reason else ''})"
+    return "connection lost"
+
+
 class NoSession(RuntimeError):
     """A command for CRIS when no CRIS Reporting session is connected (or the one named is gone)."""
 
@@ -297,8 +309,7 @@ class Bridge:
 
                 await connection.recv_events(on_message)
                 tg.cancel_scope.cancel()
-            code = connection.protocol.close_code
-            reason = f"close code {code}" if code is not None else "connection lost"
+            reason = close_reason(connection)
         finally:
             del self._sessions[session.id]
             log.info("%s disconnected (%s)", session, reason)
