@@ -229,9 +229,10 @@ class Bridge:
         """Accept until shutdown, then wait for every session's handler to end."""
         assert self._server is not None
         try:
+            listener = await self._server.listen()  # outside the group: its error stays unwrapped
             async with anyio.create_task_group() as connections:
                 self._connections = connections
-                await self._server.serve(connections, task_status=task_status)
+                await self._server.serve(listener, connections, task_status=task_status)
         finally:
             self._served.set()
 
@@ -285,11 +286,15 @@ class Bridge:
                     runner.scope.cancel()
 
     async def _abort(self, exc: BaseException) -> None:
+        """Start-up failed: stop what started; the caller re-raises the original error."""
         self._closing = True
         self._closed.set()
         assert self._task_group is not None
         self._task_group.cancel_scope.cancel()
-        await self._task_group.__aexit__(type(exc), exc, exc.__traceback__)
+        try:
+            await self._task_group.__aexit__(None, None, None)
+        except BaseException:  # the children's cancellation, or `exc` again wrapped in a group
+            pass
 
     # Sessions
 

@@ -116,6 +116,13 @@ def _strict(kind: type[T], noun: str) -> Any:
     return structure
 
 
+def _structure_names(value: object, _: type) -> tuple[str, ...]:
+    # A lone string would otherwise become a tuple of its characters: enabled = "log".
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f'expected a list of strings like ["a", "b"], got {value!r}')
+    return tuple(value)
+
+
 def make_config_converter() -> cattrs.Converter:
     """Strict: unknown keys and wrong types are errors, never coerced."""
     converter = cattrs.Converter(forbid_extra_keys=True)
@@ -124,6 +131,7 @@ def make_config_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, _strict(int, "an integer"))
     converter.register_structure_hook(float, _strict(float, "a number"))
     converter.register_structure_hook(bool, _strict(bool, "true or false"))
+    converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_names)
     return converter
 
 

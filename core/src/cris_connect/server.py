@@ -108,19 +108,23 @@ class Server:
         self._accepting = anyio.CancelScope()
 
     async def serve(
-        self, connections: anyio.abc.TaskGroup, *, task_status: anyio.abc.TaskStatus[int]
+        self,
+        listener: anyio.abc.Listener[Any],
+        connections: anyio.abc.TaskGroup,
+        *,
+        task_status: anyio.abc.TaskStatus[None],
     ) -> None:
         """Accept until `stop_accepting`; connections run in `connections`, not here."""
-        listener = await self._listen()
         with self._accepting:
             async with listener:
-                task_status.started(self.port)
+                task_status.started()
                 await listener.serve(self._handle, task_group=connections)
 
     def stop_accepting(self) -> None:
         self._accepting.cancel()
 
-    async def _listen(self) -> anyio.abc.Listener[Any]:
+    async def listen(self) -> anyio.abc.Listener[Any]:
+        """Open the listening socket, or raise `StartupError` saying what to change."""
         host, port = self.config.host, self.config.port
         try:
             tcp = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
