@@ -126,8 +126,9 @@ class Orthanc(Service):
         assert self._process is not None
         if self._process.poll() is not None:
             raise processes.ExitedEarly("Orthanc", self._process.returncode, self.log)
+        # trust_env=False: loopback never goes through an HTTP(S)_PROXY from the environment.
         try:
-            return httpx.get(f"{self.base_url}/system", timeout=1.0).status_code == 200
+            return httpx.get(f"{self.base_url}/system", timeout=1.0, trust_env=False).status_code == 200
         except httpx.TransportError:
             return False
 
@@ -146,7 +147,7 @@ class Orthanc(Service):
     def upload(self, dicom: Path | str | bytes) -> dict[str, Any]:
         """Store one DICOM file (path or Part 10 bytes) via ``POST /instances``; Orthanc's answer."""
         body = dicom if isinstance(dicom, bytes) else Path(dicom).read_bytes()
-        response = httpx.post(f"{self.base_url}/instances", content=body, timeout=30.0)
+        response = httpx.post(f"{self.base_url}/instances", content=body, timeout=30.0, trust_env=False)
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
@@ -156,6 +157,6 @@ class Orthanc(Service):
         self.modalities[name] = modality
         if self.running:
             response = httpx.put(
-                f"{self.base_url}/modalities/{name}", json=modality.as_config(), timeout=10.0
+                f"{self.base_url}/modalities/{name}", json=modality.as_config(), timeout=10.0, trust_env=False
             )
             response.raise_for_status()
