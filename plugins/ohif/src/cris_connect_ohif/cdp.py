@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import ssl
 from collections import deque
 from collections.abc import Callable
@@ -109,7 +110,7 @@ class CdpConnection:
             raise CdpUnavailable(f"no DevTools handshake from {url} within {timeout:g} s") from None
         except _STREAM_ERRORS as exc:
             await _close_quietly(stream)
-            raise CdpUnavailable(f"cannot connect to DevTools at {url} ({_describe(exc)})") from None
+            raise CdpUnavailable(f"cannot connect to DevTools at {url} ({describe(exc)})") from None
         except BaseException:
             await _close_quietly(stream)
             raise
@@ -216,7 +217,7 @@ class CdpConnection:
             self.protocol.receive_eof()
             await self.aclose()
             raise CdpUnavailable(
-                f"the DevTools connection to {self.url} was lost ({_describe(exc)}); "
+                f"the DevTools connection to {self.url} was lost ({describe(exc)}); "
                 "the browser or the tab was closed"
             ) from None
         self.protocol.receive_data(data)
@@ -253,7 +254,7 @@ class CdpConnection:
             await self._send_data()
         except _STREAM_ERRORS as exc:
             await self.aclose()
-            raise CdpUnavailable(f"the DevTools connection to {self.url} was lost ({_describe(exc)})") \
+            raise CdpUnavailable(f"the DevTools connection to {self.url} was lost ({describe(exc)})") \
                 from None
 
     async def _send_data(self) -> None:
@@ -271,11 +272,18 @@ async def _close_quietly(stream: anyio.abc.ByteStream | None) -> None:
             await anyio.aclose_forcefully(stream)
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    if isinstance(exc, anyio.EndOfStream):
-        return "closed by the browser"
+def describe(exc: BaseException) -> str:
+    """A few words on why a connection failed: "connection refused", "closed by the browser"."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno:
+            return os.strerror(cause.errno).lower()
+        if isinstance(cause, anyio.EndOfStream):
+            return "closed by the browser"
+        if isinstance(cause, BaseExceptionGroup) and cause.exceptions:
+            cause = cause.exceptions[0]  # trio: one error per address tried
+            continue
+        cause = cause.__cause__ or cause.__context__
     return str(exc) or type(exc).__name__
 
 
@@ -313,7 +321,7 @@ class DevTools:
             raise CdpUnavailable(f"the browser's DevTools at {self.base_url} did not answer within "
                                  f"{self.timeout:g} s") from None
         except httpx.TransportError as exc:
-            raise CdpUnavailable(f"no browser answers DevTools at {self.base_url} ({_transport(exc)})") \
+            raise CdpUnavailable(f"no browser answers DevTools at {self.base_url} ({describe(exc)})") \
                 from None
         if response.status_code != 200:
             raise CdpUnavailable(f"{self.base_url}{path} answered HTTP {response.status_code}; is that "
@@ -345,12 +353,3 @@ class DevTools:
         """Open a tab (`PUT /json/new`; GET answers 405 on current Chromium)."""
         target = await self._request("PUT", f"/json/new?{quote(url, safe=':/?&=,%')}")
         return Tab.from_json(target)
-
-
-def _transport(exc: httpx.TransportError) -> str:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror.lower()
-        cause = cause.__cause__ or cause.__context__
-    return str(exc) or type(exc).__name__

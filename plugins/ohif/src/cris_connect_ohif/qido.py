@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import attrs
 import httpx
 
+from cris_connect_ohif.cdp import describe
+
 ACCESSION_NUMBER = "00080050"
 STUDY_INSTANCE_UID = "0020000D"
 
@@ -55,7 +57,7 @@ class Qido:
             raise ArchiveError(f"the DICOMweb root {self.root} did not answer within {self.timeout:g} s; "
                                "check the archive is up (plugins.ohif.dicomweb_root)") from None
         except httpx.TransportError as exc:
-            raise ArchiveError(f"cannot reach the DICOMweb root {self.root} ({_reason(exc)}); check the "
+            raise ArchiveError(f"cannot reach the DICOMweb root {self.root} ({describe(exc)}); check the "
                                "archive is up and plugins.ohif.dicomweb_root") from None
         if response.status_code == 204:
             return []
@@ -86,15 +88,6 @@ class Qido:
         matches = await self.studies(StudyInstanceUID=uid, includefield=ACCESSION_NUMBER)
         # A QIDO server that ignores the key would answer every study: keep the exact match only.
         return next((study for study in matches if study.study_instance_uid == uid), None)
-
-
-def _reason(exc: httpx.TransportError) -> str:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror.lower()
-        cause = cause.__cause__ or cause.__context__
-    return str(exc) or type(exc).__name__
 
 
 def is_loopback(url: str) -> bool:
