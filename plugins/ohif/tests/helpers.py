@@ -21,11 +21,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
+import httpx
 
 from cris_connect import Bridge, Config, ServerConfig, client, codec
 from cris_connect.config import PluginsConfig
 from cris_connect.messages import PacsCommand, UnknownCommand
-from cris_connect_ohif import OhifAdapter, OhifPlugin
+from cris_connect_ohif import CdpConnection, Navigation, OhifAdapter, OhifPlugin
 
 # A stand-in for OHIF and its archive
 
@@ -52,7 +53,11 @@ class FakeOhif:
 
 PAGE = b"""<!doctype html><html><head><title>Fake OHIF</title></head>
 <body><h1>Fake OHIF</h1><div id=where></div>
-<script>document.getElementById('where').textContent = location.pathname + location.search</script>
+<script>
+// As OHIF does for a StudyInstanceUID its data source lacks (the test UIDs 9.9.9.*).
+if (location.search.includes('StudyInstanceUIDs=9.9.9')) history.replaceState({}, '', '/notfoundstudy');
+document.getElementById('where').textContent = location.pathname + location.search;
+</script>
 </body></html>"""
 
 
@@ -169,3 +174,54 @@ async def wait_for(condition: Any, *, timeout: float, what: str, interval: float
 
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+
+
+# The browser, as the test sees it
+
+
+def reset_tabs(debug_url: str) -> None:
+    """Close every tab but one blank one, so each test starts with no OHIF tab open."""
+    base = debug_url.rstrip("/")
+    pages = [t for t in httpx.get(f"{base}/json/list", timeout=5).json() if t.get("type") == "page"]
+    httpx.put(f"{base}/json/new?about:blank", timeout=5).raise_for_status()
+    for page in pages:
+        httpx.get(f"{base}/json/close/{page['id']}", timeout=5)
+
+
+async def tab_url(adapter: OhifAdapter) -> str | None:
+    """The URL of the tab the adapter drives (None before it has one, or once it is closed)."""
+    tabs = await adapter.devtools.tabs()
+    return next((t.url for t in tabs if t.id == adapter.tab_id), None)
+
+
+async def settled(adapter: OhifAdapter, count: int, timeout: float = 15.0) -> Navigation:
+    """The adapter's `count`-th navigation since start, once it has finished (shown, failed, ...)."""
+    await wait_for(lambda: len(adapter.navigations) >= count, timeout=timeout,
+                   what=f"navigation {count} to start")
+    navigation = adapter.navigations[count - 1]
+    with anyio.fail_after(timeout):
+        await navigation.done.wait()
+    return navigation
+
+
+@asynccontextmanager
+async def page(adapter: OhifAdapter) -> AsyncIterator[CdpConnection]:
+    """The test's own DevTools connection to the adapter's tab: look at it, act as the radiologist."""
+    tabs = await adapter.devtools.tabs()
+    tab = next(t for t in tabs if t.id == adapter.tab_id)
+    async with await CdpConnection.open(tab.websocket_url) as connection:
+        yield connection
+
+
+async def evaluate(connection: CdpConnection, expression: str) -> Any:
+    result = await connection.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+    if "exceptionDetails" in result:
+        raise AssertionError(f"{expression!r} raised {result['exceptionDetails'].get('text')}")
+    return result["result"].get("value")
+
+
+async def open_in_viewer(connection: CdpConnection, *uids: str) -> None:
+    """What the radiologist does in OHIF's study list: an in-app (pushState) route change."""
+    path = f"/viewer?StudyInstanceUIDs={','.join(uids)}"
+    await evaluate(connection, f"history.pushState({{}}, '', {json.dumps(path)}); "
+                               "window.dispatchEvent(new PopStateEvent('popstate', {state: {}})); true")

@@ -83,6 +83,8 @@ class OhifAdapter:
         self.tab_id: str | None = None
         #: target id -> (StudyInstanceUIDs this adapter is navigating it to, until when to expect them).
         self._expected: dict[str, tuple[tuple[str, ...], float]] = {}
+        #: target id -> StudyInstanceUIDs the watcher saw it show because of this adapter.
+        self._ours: dict[str, tuple[str, ...]] = {}
         #: target id -> StudyInstanceUIDs its URL showed when last seen by the watcher.
         self._seen: dict[str, tuple[str, ...]] = {}
         self._accession_of: OrderedDict[str, str] = OrderedDict()
@@ -385,6 +387,7 @@ class OhifAdapter:
             target_id = event.params.get("targetId")
             self._seen.pop(target_id, None)  # type: ignore[arg-type]
             self._expected.pop(target_id, None)  # type: ignore[arg-type]
+            self._ours.pop(target_id, None)  # type: ignore[arg-type]
             if target_id is not None and target_id == self.tab_id:
                 self.tab_id = None
                 log.info("the OHIF tab was closed; the next report opens a new one")
@@ -399,12 +402,13 @@ class OhifAdapter:
             self._seen.pop(target_id, None)
             return
         if is_not_found(url):
-            expected = self._expected.get(target_id)
+            shown = self._seen.get(target_id)
             self._seen[target_id] = ()
-            if expected is not None:
-                self.problems.report(
-                    "not found",
-                    f"OHIF shows 'study not found' for StudyInstanceUID {_list(expected[0])}, which the "
+            if shown and self._ours.get(target_id) == shown:
+                # OHIF refused studies this adapter sent it to (not ones the radiologist typed).
+                self.problems.report(  # once per set of studies: OHIF gives no "found it" signal
+                    f"not found {_list(shown)}",
+                    f"OHIF shows 'study not found' for StudyInstanceUID {_list(shown)}, which the "
                     "archive returned; check OHIF's data source (app-config.js) reads the same archive "
                     "as plugins.ohif.dicomweb_root",
                 )
@@ -421,8 +425,9 @@ class OhifAdapter:
             expected = None
         if expected is not None and expected[0] == uids:
             del self._expected[target_id]
-            self.problems.resolved("not found", "OHIF finds the studies it is sent again")
+            self._ours[target_id] = uids
             return  # our own navigation: never echoed back to CRIS
+        self._ours.pop(target_id, None)
         if event.method == "Target.targetCreated":
             return  # already open when we connected; not something the radiologist just did
         if not self.config.follow_viewer:
