@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.dicom import Study, make_study, to_bytes
+from tests.support.dicom import Study, make_study, patient_with_priors, to_bytes
 from tests.support.fixtures import require_orthanc
 from tests.support.orthanc import Modality, Orthanc
 
@@ -106,3 +106,21 @@ def test_one_archive_sends_a_study_to_another(orthanc_factory: Callable[..., Ort
     response.raise_for_status()
 
     assert len(qido_by_accession(remote.dicomweb_root, "ACC-PEER")) == 1
+
+
+def test_priors_of_a_patient_are_found_by_patient_id_and_issuer(orthanc: Orthanc) -> None:
+    history = patient_with_priors(2, patient_id="9434765919", issuer_of_patient_id="NHS")
+    for study in history.studies:
+        upload_study(orthanc, study)
+
+    response = httpx.get(
+        f"{orthanc.dicomweb_root}/studies",
+        # Orthanc leaves IssuerOfPatientID out of QIDO answers unless asked for it.
+        params={"PatientID": "9434765919", "IssuerOfPatientID": "NHS", "includefield": "00100021"},
+        timeout=10,
+    )
+
+    studies = response.json()
+    assert {s["0020000D"]["Value"][0] for s in studies} == {s.study_instance_uid for s in history.studies}
+    assert {s["00100021"]["Value"][0] for s in studies} == {"NHS"}
+    assert len({s["00080020"]["Value"][0] for s in studies}) == 3  # distinct StudyDates
