@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -64,7 +65,7 @@ class Recording:
 
     def matches(self, method: str, path: str, query: Mapping[str, list[str]]) -> bool:
         return (
-            method == self.method and path == self.path
+            method == self.method and fnmatch.fnmatchcase(path, self.path)
             and all(query.get(key) == [value] for key, value in self.query.items())
         )
 
@@ -153,7 +154,10 @@ class ReplayServer:
 
 @pytest.fixture(scope="module")
 def replay_server() -> Iterator[ReplayServer]:
-    server = ReplayServer([Recording.load(p) for p in sorted(RECORDINGS.glob("*.json"))])
+    recordings = [Recording.load(p) for p in sorted(RECORDINGS.glob("*.json"))]
+    # The most specific first: a recording that also names query keys wins over one that does not.
+    recordings.sort(key=lambda r: -len(r.query))
+    server = ReplayServer(recordings)
     server.start()
     yield server
     server.stop()
@@ -271,12 +275,12 @@ class StudiesRecorder:
         self.lookups.append(lookup)
 
 
-@dataclass(frozen=True)
 class Helpers:
-    running_bridge: Any = running_bridge
-    cris: Any = cris
-    settled: Any = settled
-    StudiesRecorder: Any = StudiesRecorder
+    running_bridge = staticmethod(running_bridge)
+    cris = staticmethod(cris)
+    settled = staticmethod(settled)
+    await_until = staticmethod(await_until)
+    StudiesRecorder = StudiesRecorder
 
 
 @pytest.fixture
