@@ -138,3 +138,39 @@ async def test_c_move_to_an_unknown_destination_fails_and_is_reported(archive, k
     failures = [r for r in caplog.records if "is failing" in r.getMessage()]
     assert len(failures) == 1, [r.getMessage() for r in failures]  # once per streak, not per study
     assert "C-MOVE" in failures[0].getMessage()
+
+
+@pytest.fixture(scope="module")
+def lone_orthanc(tmp_path_factory):
+    """An Orthanc of its own, to stop and start mid-test without disturbing the shared archive."""
+    from tests.support import dicom
+    from tests.support.orthanc import Orthanc
+
+    orthanc = Orthanc(tmp_path_factory.mktemp("lone-orthanc"))
+    orthanc.start()
+    study = dicom.Study(accession_number="LONE1")
+    for ds in dicom.make_study(study):
+        orthanc.upload(dicom.to_bytes(ds))
+    yield orthanc, study
+    orthanc.kill()
+
+
+async def test_archive_stopped_mid_session_then_back(archive, lone_orthanc, kit, caplog):
+    orthanc, study = lone_orthanc
+    settings = {"url": orthanc.dicomweb_root, "retries": 1, "backoff": 0.05, "timeout": 2.0}
+    async with kit.running_bridge(settings) as bridge, kit.cris(bridge) as cris:
+        await cris.event("LONE1")
+        assert (await kit.settled(bridge, "LONE1")).study_instance_uids == (study.study_instance_uid,)
+        await orthanc.astop()
+        try:
+            await cris.event("LONE1")
+            await kit.await_until(lambda: bridge.studies.get("LONE1").status == "failed", timeout=15,
+                                  what="the lookup to fail while Orthanc is down")
+            assert "cannot connect" in bridge.studies.get("LONE1").reason
+        finally:
+            await orthanc.astart()
+        await cris.event("LONE1")
+        await kit.await_until(lambda: bridge.studies.get("LONE1").status == "found", timeout=15,
+                              what="the lookup to work again once Orthanc is back")
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "is failing" in m]) == 1

@@ -288,15 +288,16 @@ def _uids(studies: Iterable[FoundStudy]) -> set[str]:
 
 
 def choose_priors(current: Sequence[FoundStudy], found: Iterable[FoundStudy], count: int) -> list[FoundStudy]:
-    """The `count` most recent studies in `found` that are not the current ones and not newer."""
+    """The `count` most recent studies in `found` that are not the current ones and not dated
+    after them (the same day counts: a same-day X-ray is a prior of the CT being reported)."""
     current_uids = _uids(current)
-    newest_current = max((f.recency for f in current if f.study.study_date), default=None)
+    newest_current = max((f.study.study_date for f in current if f.study.study_date), default=None)
     priors = {}
     for candidate in found:
         uid = candidate.study.study_instance_uid
         if uid in current_uids or uid in priors:
             continue
-        if newest_current is not None and candidate.study.study_date and candidate.recency > newest_current:
+        if newest_current and candidate.study.study_date and candidate.study.study_date > newest_current:
             continue  # a later study is not a prior of this report
         priors[uid] = candidate
     return sorted(priors.values(), key=lambda f: f.recency, reverse=True)[:count]
