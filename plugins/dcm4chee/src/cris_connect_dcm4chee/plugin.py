@@ -27,7 +27,9 @@ class Dcm4cheePlugin:
 
     @hookimpl
     def bridge_started(self, bridge: Bridge, config: Any) -> None:
-        if self.adapter is not None and self.adapter.bridge is not bridge:
+        previous = self.adapter
+        still_running = previous is not None and previous.bridge.health()["status"] == "ok"
+        if previous is not None and previous.bridge is not bridge and still_running:
             raise RuntimeError(
                 f"the {self.name} plugin object is already running in another bridge; give each bridge "
                 "its own: Bridge(config, plugins=[Dcm4cheePlugin()])"
