@@ -22,7 +22,9 @@ import anyio.abc
 from websockets.frames import Opcode
 from websockets.http11 import Request
 
-from cris_connect import codec, config as config_module, plugins as plugin_loading
+from cris_connect import codec
+from cris_connect import config as config_module
+from cris_connect import plugins as plugin_loading
 from cris_connect.__about__ import __version__
 from cris_connect.config import Config
 from cris_connect.connection import Connection, ConnectionClosed
@@ -55,6 +57,18 @@ HOOKS = {
     LoggedOut: "on_logout",
     UnknownCommand: "on_unknown_command",
 }
+
+
+def close_reason(connection: Connection) -> str:
+    """How a session ended, for logs and `session_closed`: who closed it, and why."""
+    protocol = connection.protocol
+    client_closed_first = protocol.close_rcvd_then_sent is not False  # None: only one side closed
+    if protocol.close_rcvd is not None and client_closed_first:
+        return f"close code {protocol.close_rcvd.code}"
+    if protocol.close_sent is not None:
+        sent = protocol.close_sent
+        return f"closed by the bridge ({sent.code}{' ' + sent.reason if sent.reason else ''})"
+    return "connection lost"
 
 
 class NoSession(RuntimeError):
@@ -217,9 +231,10 @@ class Bridge:
         """Accept until shutdown, then wait for every session's handler to end."""
         assert self._server is not None
         try:
+            listener = await self._server.listen()  # outside the group: its error stays unwrapped
             async with anyio.create_task_group() as connections:
                 self._connections = connections
-                await self._server.serve(connections, task_status=task_status)
+                await self._server.serve(listener, connections, task_status=task_status)
         finally:
             self._served.set()
 
@@ -273,11 +288,15 @@ class Bridge:
                     runner.scope.cancel()
 
     async def _abort(self, exc: BaseException) -> None:
+        """Start-up failed: stop what started; the caller re-raises the original error."""
         self._closing = True
         self._closed.set()
         assert self._task_group is not None
         self._task_group.cancel_scope.cancel()
-        await self._task_group.__aexit__(type(exc), exc, exc.__traceback__)
+        try:
+            await self._task_group.__aexit__(None, None, None)
+        except BaseException:  # noqa: S110 - the children's cancellation, or `exc` wrapped in a group
+            pass
 
     # Sessions
 
@@ -297,8 +316,7 @@ class Bridge:
 
                 await connection.recv_events(on_message)
                 tg.cancel_scope.cancel()
-            code = connection.protocol.close_code
-            reason = f"close code {code}" if code is not None else "connection lost"
+            reason = close_reason(connection)
         finally:
             del self._sessions[session.id]
             log.info("%s disconnected (%s)", session, reason)

@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.abc
@@ -108,19 +108,23 @@ class Server:
         self._accepting = anyio.CancelScope()
 
     async def serve(
-        self, connections: anyio.abc.TaskGroup, *, task_status: anyio.abc.TaskStatus[int]
+        self,
+        listener: anyio.abc.Listener[Any],
+        connections: anyio.abc.TaskGroup,
+        *,
+        task_status: anyio.abc.TaskStatus[None],
     ) -> None:
         """Accept until `stop_accepting`; connections run in `connections`, not here."""
-        listener = await self._listen()
         with self._accepting:
             async with listener:
-                task_status.started(self.port)
+                task_status.started()
                 await listener.serve(self._handle, task_group=connections)
 
     def stop_accepting(self) -> None:
         self._accepting.cancel()
 
-    async def _listen(self) -> anyio.abc.Listener[Any]:
+    async def listen(self) -> anyio.abc.Listener[Any]:
+        """Open the listening socket, or raise `StartupError` saying what to change."""
         host, port = self.config.host, self.config.port
         try:
             tcp = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
@@ -150,7 +154,10 @@ class Server:
         config = self.config
         protocol = ServerProtocol(max_size=config.max_message_size, logger=_websockets_log)
         connection = Connection(
-            stream, protocol, close_timeout=config.close_timeout, send_timeout=config.send_timeout
+            cast(anyio.abc.ByteStream, stream),  # TCP or TLS: both are byte streams
+            protocol,
+            close_timeout=config.close_timeout,
+            send_timeout=config.send_timeout,
         )
         try:
             request = await connection.recv_request(config.handshake_timeout)
