@@ -6,9 +6,10 @@ With --once it connects a CRIS client of its own, shows the round trip and exits
 
 from __future__ import annotations
 
-import trio
 import json
 import sys
+
+import trio
 
 from cris_connect import Bridge, Config, Display, ServerConfig, hookimpl
 from cris_connect.client import connect

@@ -127,7 +127,7 @@ async def test_wss_with_a_certificate_from_the_cert_command(tmp_path: Path) -> N
             await send_json(ws, {"command": "LOGIN"})
             await bridge.send(Clear())
             assert await recv_json(ws) == {"command": "CLEAR"}
-        with pytest.raises(Exception) as refused:  # noqa: PT011 - the type depends on the backend
+        with pytest.raises(Exception) as refused:
             async with cris(bridge.url, ssl_context=ssl.create_default_context()):
                 pass  # a client that has not trusted the CA is refused
         cause = refused.value.__cause__ or refused.value

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cris_connect import codec
 from cris_connect.codec import DecodeError, InvalidMessage, decode, decode_for_cris, encode

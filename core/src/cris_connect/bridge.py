@@ -22,7 +22,9 @@ import anyio.abc
 from websockets.frames import Opcode
 from websockets.http11 import Request
 
-from cris_connect import codec, config as config_module, plugins as plugin_loading
+from cris_connect import codec
+from cris_connect import config as config_module
+from cris_connect import plugins as plugin_loading
 from cris_connect.__about__ import __version__
 from cris_connect.config import Config
 from cris_connect.connection import Connection, ConnectionClosed
@@ -293,7 +295,7 @@ class Bridge:
         self._task_group.cancel_scope.cancel()
         try:
             await self._task_group.__aexit__(None, None, None)
-        except BaseException:  # the children's cancellation, or `exc` again wrapped in a group
+        except BaseException:  # noqa: S110 - the children's cancellation, or `exc` wrapped in a group
             pass
 
     # Sessions

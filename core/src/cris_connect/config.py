@@ -107,7 +107,7 @@ def _structure_path(value: object, _: type) -> Path:
 def _strict(kind: type[T], noun: str) -> Any:
     def structure(value: object, _: type) -> T:
         # bool is an int in Python; `port = true` is still a mistake.
-        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 return value  # type: ignore[return-value]
             raise ValueError(f"expected {noun}, got {value!r}")
@@ -178,7 +178,9 @@ def _expand_env(value: Any, where: str) -> Any:
         if match:
             name = match.group(1)
             if name not in os.environ:
-                raise ConfigError(f"{where}: environment variable {name} is not set; set it or write the value")
+                raise ConfigError(
+                    f"{where}: environment variable {name} is not set; set it or write the value"
+                )
             return os.environ[name]
     return value
 
@@ -208,8 +210,8 @@ def from_mapping(data: Mapping[str, Any], *, source: Path | None = None) -> Conf
     return config
 
 
-def load(path: Path) -> Config:
-    """Read and check a config file."""
+def read_toml(path: Path) -> dict[str, Any]:
+    """The parsed file, or a ConfigError saying why it cannot be read."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -217,9 +219,14 @@ def load(path: Path) -> Config:
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read ({exc.strerror})") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def load(path: Path) -> Config:
+    """Read and check a config file."""
+    data = read_toml(path)
     try:
         return from_mapping(data, source=path)
     except ConfigError as exc:

@@ -23,11 +23,11 @@ if TYPE_CHECKING:
     from cris_connect.bridge import Bridge
     from cris_connect.context import Context
     from cris_connect.messages import (
+        Commit,
         CrisCommand,
         Event,
         LoggedIn,
         LoggedOut,
-        Commit,
         PacsCommand,
         ReadOnly,
         Release,

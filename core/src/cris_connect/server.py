@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.abc
@@ -154,7 +154,10 @@ class Server:
         config = self.config
         protocol = ServerProtocol(max_size=config.max_message_size, logger=_websockets_log)
         connection = Connection(
-            stream, protocol, close_timeout=config.close_timeout, send_timeout=config.send_timeout
+            cast(anyio.abc.ByteStream, stream),  # TCP or TLS: both are byte streams
+            protocol,
+            close_timeout=config.close_timeout,
+            send_timeout=config.send_timeout,
         )
         try:
             request = await connection.recv_request(config.handshake_timeout)
