@@ -68,7 +68,7 @@ def peer_name(stream: anyio.abc.AnyByteStream) -> tuple[str, bool]:
     return str(address), False
 
 
-SECRET_HEADER = "X-CRIS-Connect-Secret"
+SECRET_HEADER = "X-CRIS-Connect-Secret"  # noqa: S105 - a header name, not a secret
 
 
 def refuse_secret(origin: str | None, offered: str | None, config: ServerConfig) -> str | None:
