@@ -20,6 +20,7 @@ import pluggy
 
 from cris_connect.config import ConfigError
 
+
 class StartupFailed(RuntimeError):
     """A plugin's `bridge_started` raised or hung; the text names the plugin."""
 
