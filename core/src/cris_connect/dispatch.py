@@ -68,11 +68,10 @@ class PluginRunner:
 
     def deliver(self, delivery: Delivery) -> bool:
         """Queue without waiting; False (and a log line) when the mailbox is full or closed."""
-        hooks = tuple(hook for hook in delivery.hooks if hook in self.callers)
-        if not hooks:
+        if not any(hook in self.callers for hook in delivery.hooks):
             return True
         try:
-            self._send.send_nowait(attrs.evolve(delivery, hooks=hooks))
+            self._send.send_nowait(delivery)  # shared by every runner: `call` skips what it lacks
         except anyio.WouldBlock:
             self.overflowed += 1
             self.log.error(
