@@ -317,7 +317,8 @@ def time_to_listen(command_for: Callable[[int], list[str]], timeout: float = 10.
     """Milliseconds from starting the process until a TCP connection to its port succeeds."""
     port = free_port()
     started = time.perf_counter()
-    process = subprocess.Popen(command_for(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    command = command_for(port)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env=targets.environment())
     try:
         while True:
@@ -326,9 +327,9 @@ def time_to_listen(command_for: Callable[[int], list[str]], timeout: float = 10.
                     return (time.perf_counter() - started) * 1000
             except OSError:
                 if process.poll() is not None:
-                    raise targets.TargetFailed(f"{command_for(port)} exited with {process.returncode}")
+                    raise targets.TargetFailed(f"{command} exited with {process.returncode}") from None
                 if time.perf_counter() - started > timeout:
-                    raise targets.TargetFailed(f"{command_for(port)} not listening after {timeout} s")
+                    raise targets.TargetFailed(f"{command} not listening after {timeout} s") from None
                 time.sleep(0.001)
     finally:
         targets.stop(process)
@@ -351,7 +352,8 @@ def heaviest_imports(module: str, count: int = 8) -> list[dict[str, Any]]:
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         self_us, cumulative_us, name = (part.strip() for part in line[len("import time:"):].split("|"))
-        rows.append({"module": name, "self_ms": int(self_us) / 1000, "cumulative_ms": int(cumulative_us) / 1000})
+        rows.append({"module": name, "self_ms": int(self_us) / 1000,
+                     "cumulative_ms": int(cumulative_us) / 1000})
     return sorted(rows, key=lambda row: row["self_ms"], reverse=True)[:count]
 
 
@@ -364,7 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (under a minute)")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections (default all: {','.join(SECTIONS)})")
-    parser.add_argument("--targets", help="comma-separated targets: bridge-asyncio,bridge-trio,websockets,node-ws")
+    parser.add_argument("--targets",
+                        help="comma-separated targets: bridge-asyncio,bridge-trio,websockets,node-ws")
     parser.add_argument("--sessions", help="comma-separated session counts for round trips (default 1,50)")
     parser.add_argument("--rounds", type=int, help="rounds of every interleaved measurement")
     parser.add_argument("--duration", type=float, help="seconds measured per run")

@@ -146,10 +146,11 @@ class CrisSession(asyncio.Protocol):
             self.transport.close()
 
 
-async def connect(host: str, port: int, timeout: float = 10.0) -> CrisSession:
+async def connect(host: str, port: int) -> CrisSession:
     loop = asyncio.get_running_loop()
-    _, session = await loop.create_connection(lambda: CrisSession(host, port), host, port)
-    await asyncio.wait_for(session.open, timeout)
+    async with asyncio.timeout(10):
+        _, session = await loop.create_connection(lambda: CrisSession(host, port), host, port)
+        await session.open
     return session
 
 
@@ -244,19 +245,25 @@ async def idle(host: str, port: int, sessions: int, concurrency: int) -> None:
     print(json.dumps({"still_open": still_open}), flush=True)
 
 
+def _finished_files(folder: Path) -> set[str]:
+    # Files being written are hidden (`.name.tmp`, `.part`) until renamed: what a viewer would skip.
+    return {name for name in os.listdir(folder)
+            if not name.startswith(".") and not name.endswith((".tmp", ".part"))}
+
+
 async def filedrop(host: str, port: int, outbox: Path, count: int) -> dict[str, object]:
-    """EVENT -> a new file visible in the file-drop adapter's outbox (polled every 0.2 ms)."""
+    """EVENT -> a new, finished file visible in the file-drop adapter's outbox (polled every 0.2 ms)."""
     session = await connect(host, port)
     assert session.transport is not None
     latencies = []
     try:
         for index in range(count):
-            before = set(os.listdir(outbox))
+            before = _finished_files(outbox)
             frame = client_frame(json.dumps({**EVENT, "accession": [f"FD{index:06d}"]}).encode())
             sent = time.perf_counter()
             session.transport.write(frame)
             deadline = sent + 5.0
-            while not (set(os.listdir(outbox)) - before):
+            while not (_finished_files(outbox) - before):
                 if time.perf_counter() > deadline:
                     raise RuntimeError("no outbox file within 5 s of the EVENT")
                 await asyncio.sleep(0.0002)
