@@ -205,7 +205,9 @@ async def roundtrip(host: str, port: int, sessions: int, duration: float, warmup
                 record(elapsed)
 
     try:
-        await asyncio.gather(*(run(i, s) for i, s in enumerate(connections)))
+        # A server that stops answering (a frame refused, a rate limit) fails the run, not hangs it.
+        async with asyncio.timeout(warmup + duration + 20):
+            await asyncio.gather(*(run(i, s) for i, s in enumerate(connections)))
     finally:
         for session in connections:
             session.close()

@@ -138,7 +138,7 @@ def started(target: Target, *, timeout: float = 20.0) -> Iterator[Running]:
         shutil.rmtree(log_dir, ignore_errors=True)
 
 
-def run_load(mode: str, running: Running, *args: str, timeout: float = 120.0) -> dict[str, object]:
+def run_load(mode: str, running: Running, *args: str, timeout: float = 60.0) -> dict[str, object]:
     """Run the load client once against a started target; its JSON result."""
     command = [PYTHON, "-m", "benchmarks.load", mode, "--port", str(running.port), *args]
     try:
