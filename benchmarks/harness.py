@@ -153,6 +153,7 @@ class Harness:
                         "throughput": paired_ratio(a, b, "msgs_per_s"),
                         "p50": paired_ratio(a, b, "p50_us"),
                         "p99": paired_ratio(a, b, "p99_us"),
+                        "server_cpu": paired_ratio(a, b, "server_cpu_us_per_msg"),
                     }
         self.results["round_trips"] = section
         self.results["ratios"] = ratios

@@ -73,4 +73,7 @@ def describe() -> dict[str, Any]:
             "ws": json.loads(ws_package.read_text())["version"] if ws_package.exists() else None,
         },
         "commit": _command_output("git", "rev-parse", "--short", "HEAD"),
+        "cris_connect_from": _command_output(
+            sys.executable, "-c", "import cris_connect, os; print(os.path.dirname(cris_connect.__file__))"
+        ),
     }

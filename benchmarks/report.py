@@ -104,10 +104,10 @@ def render(results: dict[str, Any]) -> str:
         for key, pairs in results.get("ratios", {}).items():
             for pair, f in pairs.items():
                 rows.append([pair, key.removeprefix("sessions_"), _number(f["throughput"], 2),
-                             _number(f["p50"], 2), _number(f["p99"], 2)])
+                             _number(f["p50"], 2), _number(f["p99"], 2), _number(f.get("server_cpu"), 2)])
         out += ["", "Ratios, bridge / peer (median of per-round ratios; throughput: higher is better, "
-                "latency: lower is better)",
-                _table(["bridge / peer", "sessions", "throughput", "p50", "p99"], rows)]
+                "latency and CPU per message: lower is better)",
+                _table(["bridge / peer", "sessions", "throughput", "p50", "p99", "server CPU/msg"], rows)]
 
     dispatch = results.get("dispatch")
     if dispatch:
