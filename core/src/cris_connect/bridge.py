@@ -45,7 +45,6 @@ from cris_connect.messages import (
 from cris_connect.server import Server
 from cris_connect.session import RateLimit, Session
 from cris_connect.studies import StudyDirectory
-from cris_connect.tls import server_context
 
 log = logging.getLogger("cris_connect.bridge")
 
@@ -213,7 +212,13 @@ class Bridge:
                 hook_timeout=self.config.plugins.hook_timeout,
                 mailbox_size=self.config.plugins.mailbox_size,
             )
-        ssl_context = None if self.config.server.plain else server_context(self.config.server)
+        ssl_context = None
+        if not self.config.server.plain:
+            # Imported here: certificate checks load `cryptography` (~10 MB, ~25 ms), which a
+            # plain ws:// bridge (tests, embedding, the demo) never needs.
+            from cris_connect.tls import server_context
+
+            ssl_context = server_context(self.config.server)
         self._server = Server(
             self.config.server, self._run_session, ssl_context=ssl_context, health=self.health,
             session_count=lambda: len(self._sessions), version=__version__,
