@@ -12,6 +12,9 @@ import os
 
 import pytest
 
+# Real components (Orthanc, storage SCP, OHIF on nginx, Chromium) for every test directory.
+pytest_plugins = ["tests.support.fixtures"]
+
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:

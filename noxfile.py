@@ -12,7 +12,8 @@ nox.options.sessions = ["tests"]
 ROOT = Path(__file__).parent
 PLUGINS = sorted(str(p.parent) for p in ROOT.glob("plugins/*/pyproject.toml"))
 EXAMPLES = sorted(str(p.parent) for p in ROOT.glob("examples/*/pyproject.toml"))
-TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100", "trio>=0.26"]
+# pydicom/pynetdicom/httpx: tests/support makes studies, runs a storage SCP and talks to Orthanc.
+TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100", "trio>=0.26", "pydicom>=2.4", "pynetdicom>=2.1", "httpx>=0.27"]
 
 
 def _editable(*paths: str) -> list[str]:
@@ -29,6 +30,15 @@ def tests(session: nox.Session) -> None:
     """Install core, the SDK, every plugin and example adapter (editable, one pip call); run all tests."""
     session.install(*_editable(*_distributions()), *TEST_TOOLS)
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("adapter", PLUGINS)
+def adapter(session: nox.Session, adapter: str) -> None:
+    """One adapter with only core and the SDK beside it: catches undeclared dependencies."""
+    sdk = ["sdk"] if (ROOT / "sdk" / "pyproject.toml").exists() else []
+    session.install(*_editable("core", *sdk, adapter), *TEST_TOOLS)
+    session.run("pytest", adapter, *session.posargs)
 
 
 @nox.session

@@ -16,7 +16,9 @@ from cris_connect.config import PluginsConfig
 
 def plain_config(**server: Any) -> Config:
     plugins = server.pop("plugins", PluginsConfig(enabled=[]))
-    return Config(server=ServerConfig(**{"plain": True, "port": 0, **server}), plugins=plugins)
+    # Functional tests send bursts far beyond what CRIS sends; the limit has its own test.
+    defaults = {"plain": True, "port": 0, "max_messages_per_second": 100_000.0}
+    return Config(server=ServerConfig(**{**defaults, **server}), plugins=plugins)
 
 
 def cris(url: str, **kwargs: Any) -> Any:
@@ -54,6 +56,10 @@ class LogCapture(logging.Handler):
 
     def text(self) -> str:
         return "\n".join(self.format(r) for r in self.records)
+
+    def ours(self) -> str:
+        """What the bridge logged (the tests' own websockets client logs frames at DEBUG)."""
+        return "\n".join(r.getMessage() for r in self.records if r.name.startswith("cris_connect"))
 
     def messages(self, level: int = logging.DEBUG) -> list[str]:
         return [r.getMessage() for r in self.records if r.levelno >= level]

@@ -36,15 +36,15 @@ from cris_connect.messages import (
     Event,
     LoggedIn,
     LoggedOut,
+    Login,
     PacsCommand,
     ReadOnly,
     Release,
     UnknownCommand,
 )
 from cris_connect.server import Server
-from cris_connect.session import Session
+from cris_connect.session import RateLimit, Session
 from cris_connect.studies import StudyDirectory
-from cris_connect.tls import server_context
 
 log = logging.getLogger("cris_connect.bridge")
 
@@ -130,6 +130,11 @@ class Bridge:
         text = codec.encode(message)  # validates: a bad message is the caller's error, not CRIS's
         targets = [to] if to is not None else list(self._sessions.values())
         targets = [session for session in targets if session.is_open]
+        if isinstance(message, Login):
+            insecure = [session for session in targets if not session.secure]
+            for session in insecure:  # a password never crosses a network in clear text
+                log.warning("LOGIN not sent to %s: only over wss:// or loopback", session)
+            targets = [session for session in targets if session.secure]
         if not targets:
             raise NoSession(
                 f"no CRIS Reporting session is connected; {message.command} not sent"
@@ -207,7 +212,13 @@ class Bridge:
                 hook_timeout=self.config.plugins.hook_timeout,
                 mailbox_size=self.config.plugins.mailbox_size,
             )
-        ssl_context = None if self.config.server.plain else server_context(self.config.server)
+        ssl_context = None
+        if not self.config.server.plain:
+            # Imported here: certificate checks load `cryptography` (~10 MB, ~25 ms), which a
+            # plain ws:// bridge (tests, embedding, the demo) never needs.
+            from cris_connect.tls import server_context
+
+            ssl_context = server_context(self.config.server)
         self._server = Server(
             self.config.server, self._run_session, ssl_context=ssl_context, health=self.health,
             session_count=lambda: len(self._sessions), version=__version__,
@@ -300,8 +311,10 @@ class Bridge:
 
     # Sessions
 
-    async def _run_session(self, connection: Connection, request: Request, peer: str) -> None:
-        session = Session(next(self._session_ids), peer, request.headers.get("Origin"), connection)
+    async def _run_session(self, connection: Connection, request: Request, peer: str, secure: bool) -> None:
+        session = Session(next(self._session_ids), peer, request.headers.get("Origin"), connection,
+                          secure=secure, rate=RateLimit(self.config.server.max_messages_per_second))
+        session.last_received = anyio.current_time()
         self._sessions[session.id] = session
         log.info("%s connected%s", session, f" from origin {session.origin}" if session.origin else "")
         self._deliver(("session_opened",), {"session": session}, f"{session} opened")
@@ -310,6 +323,8 @@ class Bridge:
             async with anyio.create_task_group() as tg:
                 if self.config.server.ping_interval:
                     tg.start_soon(self._keepalive, session)
+                if self.config.server.idle_timeout:
+                    tg.start_soon(self._close_when_idle, session, self.config.server.idle_timeout)
 
                 async def on_message(opcode: Opcode, data: bytes) -> None:
                     self._received(session, opcode, data)
@@ -322,6 +337,15 @@ class Bridge:
             log.info("%s disconnected (%s)", session, reason)
             self._deliver(("session_closed",), {"session": session, "reason": reason},
                           f"{session} closed")
+
+    async def _close_when_idle(self, session: Session, timeout: float) -> None:
+        while True:
+            idle = anyio.current_time() - session.last_received
+            if idle >= timeout:
+                log.info("%s sent nothing for %g s (server.idle_timeout); closing it", session, timeout)
+                await session.connection.close(1001, "idle timeout")
+                return
+            await anyio.sleep(timeout - idle)
 
     async def _keepalive(self, session: Session) -> None:
         interval = self.config.server.ping_interval
@@ -342,6 +366,11 @@ class Bridge:
                     return
 
     def _received(self, session: Session, opcode: Opcode, data: bytes) -> None:
+        session.last_received = anyio.current_time()
+        if not session.rate.allow(session.last_received):
+            self._refuse(session, f"more than {self.config.server.max_messages_per_second:g} messages per "
+                                  "second (server.max_messages_per_second); frame dropped")
+            return
         if opcode is not Opcode.TEXT:
             self._refuse(session, "a binary frame; CRIS Connect messages are JSON text frames")
             return

@@ -22,10 +22,11 @@ from cris_connect import plugins as plugin_loading
 from cris_connect.__about__ import __version__
 from cris_connect.bridge import Bridge
 from cris_connect.config import Config, ConfigError, ServerConfig
+from cris_connect.dispatch import StartupFailed
 from cris_connect.plugins import PluginError
 from cris_connect.server import StartupError
 
-USER_ERRORS = (ConfigError, PluginError, StartupError, certs.CertificateError)
+USER_ERRORS = (ConfigError, PluginError, StartupError, StartupFailed, certs.CertificateError)
 
 
 def _load(args: argparse.Namespace) -> Config:

@@ -52,6 +52,14 @@ class ServerConfig:
     close_timeout: float = 5.0
     #: Time allowed to deliver a frame to one CRIS client before it is considered dead.
     send_timeout: float = 5.0
+    #: Frames per second a session may send; the excess is refused (logged), the session kept.
+    #: CRIS sends a few per minute; a page flooding the bridge is not CRIS.
+    max_messages_per_second: float = 100.0
+    #: Close a session that sent nothing for this long (seconds); None keeps idle sessions,
+    #: as CRIS may sit on the worklist all day (pings still detect dead connections).
+    idle_timeout: float | None = None
+    #: Non-browser clients (no Origin) must send this in the `X-CRIS-Connect-Secret` header.
+    shared_secret: str | None = attrs.field(default=None, repr=lambda v: "None" if v is None else "'***'")
 
     @property
     def scheme(self) -> str:
@@ -254,7 +262,8 @@ def check(config: Config) -> None:
                 f"server.plain: listening on {server.host} beyond loopback needs TLS; set "
                 "server.cert and server.key and remove plain"
             )
-    for name in ("max_message_size", "max_sessions", "handshake_timeout", "close_timeout", "send_timeout"):
+    for name in ("max_message_size", "max_sessions", "handshake_timeout", "close_timeout", "send_timeout",
+                 "max_messages_per_second"):
         if getattr(server, name) <= 0:
             raise ConfigError(f"server.{name}: must be greater than 0")
     if config.plugins.mailbox_size <= 0 or config.plugins.hook_timeout <= 0:

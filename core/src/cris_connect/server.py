@@ -9,6 +9,7 @@ so shutdown can stop accepting first and then drain the sessions.
 from __future__ import annotations
 
 import errno
+import hmac
 import ipaddress
 import logging
 import ssl
@@ -27,7 +28,9 @@ from cris_connect.connection import STREAM_ERRORS, Connection
 
 log = logging.getLogger("cris_connect.server")
 
-SessionHandler = Callable[[Connection, Request, str], Awaitable[None]]
+#: Runs a session: the connection, its opening request, the peer's `host:port`, and whether the
+#: transport is secure (TLS, or loopback where nothing crosses a network).
+SessionHandler = Callable[[Connection, Request, str, bool], Awaitable[None]]
 
 
 class StartupError(RuntimeError):
@@ -63,6 +66,20 @@ def peer_name(stream: anyio.abc.AnyByteStream) -> tuple[str, bool]:
             loopback = False
         return f"{host}:{address[1]}", loopback
     return str(address), False
+
+
+SECRET_HEADER = "X-CRIS-Connect-Secret"  # noqa: S105 - a header name, not a secret
+
+
+def refuse_secret(origin: str | None, offered: str | None, config: ServerConfig) -> str | None:
+    """Why a non-browser client's shared secret is refused, or None (compared in constant time)."""
+    if config.shared_secret is None or origin is not None:
+        return None
+    if offered is None:
+        return f"no {SECRET_HEADER} header, and server.shared_secret is set"
+    if not hmac.compare_digest(offered.encode(), config.shared_secret.encode()):
+        return f"wrong {SECRET_HEADER}"
+    return None
 
 
 def refuse_origin(origin: str | None, loopback: bool, config: ServerConfig) -> str | None:
@@ -170,7 +187,9 @@ class Server:
                 )
                 return
             origin = request.headers.get("Origin")
-            reason = refuse_origin(origin, loopback, config)
+            reason = refuse_origin(origin, loopback, config) or refuse_secret(
+                origin, request.headers.get(SECRET_HEADER), config
+            )
             if reason is not None:
                 log.warning("refused a connection from %s: %s", peer, reason)
                 await connection.send_response(protocol.reject(403, f"Forbidden: {reason}.\n"))
@@ -189,7 +208,7 @@ class Server:
                     "refused a handshake from %s: %s", peer, protocol.handshake_exc or response.reason_phrase
                 )
                 return
-            await self.handler(connection, request, peer)
+            await self.handler(connection, request, peer, self.ssl_context is not None or loopback)
         except STREAM_ERRORS:
             pass  # the peer went away during the handshake
         except Exception:
