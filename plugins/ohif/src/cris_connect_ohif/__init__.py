@@ -12,9 +12,6 @@ from cris_connect_ohif.plugin import OhifPlugin
 from cris_connect_ohif.qido import ArchiveError, FoundStudy, Qido
 from cris_connect_ohif.urls import study_instance_uids, study_list_url, viewer_url
 
-#: What the `ohif` entry point loads.
-plugin = OhifPlugin()
-
 __all__ = [
     "ArchiveError",
     "CdpConnection",
@@ -29,7 +26,6 @@ __all__ = [
     "OhifPlugin",
     "Qido",
     "Tab",
-    "plugin",
     "study_instance_uids",
     "study_list_url",
     "viewer_url",

@@ -112,7 +112,7 @@ class OhifAdapter:
         log.info("%s: showing OHIF at %s in %s; studies from %s", self.name, self.config.url, where,
                  source)
 
-    async def wait_watching(self, timeout: float) -> None:  # noqa: ASYNC109
+    async def wait_watching(self, timeout: float) -> None:
         """Wait until the browser-level connection is up (tests and benchmarks)."""
         with anyio.fail_after(timeout):
             while not self.watching:

@@ -83,7 +83,7 @@ class CdpConnection:
     # Opening and closing
 
     @classmethod
-    async def open(cls, url: str, *, timeout: float = 5.0) -> CdpConnection:  # noqa: ASYNC109
+    async def open(cls, url: str, *, timeout: float = 5.0) -> CdpConnection:
         """Connect and complete the WebSocket handshake within `timeout` seconds."""
         uri = parse_uri(url)
         protocol = ClientProtocol(uri, max_size=None)  # screenshots and DOM dumps are large
@@ -139,7 +139,7 @@ class CdpConnection:
 
     async def call(
         self, method: str, params: dict[str, Any] | None = None, *, session_id: str | None = None,
-        timeout: float = 10.0,  # noqa: ASYNC109 - the expiry message names the command
+        timeout: float = 10.0,
     ) -> dict[str, Any]:
         """Send one command and return its `result`; raises `CdpError` for an error answer."""
         message_id = next(self._ids)
@@ -167,7 +167,7 @@ class CdpConnection:
         return self._events.popleft()
 
     async def wait_event(
-        self, method: str, *, timeout: float,  # noqa: ASYNC109 - the expiry message names the event
+        self, method: str, *, timeout: float,
         where: Callable[[dict[str, Any]], bool] = lambda _: True,
     ) -> dict[str, Any]:
         """The params of the first event `method` (buffered or new) for which `where` holds."""

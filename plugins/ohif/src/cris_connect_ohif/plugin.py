@@ -19,8 +19,8 @@ log = logging.getLogger("cris_connect_ohif")
 
 
 class OhifPlugin:
-    """The `ohif` adapter. The entry point is one shared instance (`cris_connect_ohif:plugin`); code
-    that runs two bridges at once in one process passes `plugins=[OhifPlugin()]` to each."""
+    """The `ohif` adapter. The entry point names this class, so each bridge gets its own instance;
+    code that embeds a bridge may pass `plugins=[OhifPlugin()]` instead of enabling it by name."""
 
     def __init__(self, name: str = "ohif", *, opener: Callable[[str], bool] = webbrowser.open) -> None:
         self.name = name
