@@ -106,7 +106,10 @@ class Connection:
                 self.protocol.receive_data(data)
                 events = self.protocol.events_received()
                 try:
-                    await self.send_data()
+                    # Under the send lock: a pong or close reply queued here must not be written
+                    # while another task (keepalive ping, send_text) writes the same stream.
+                    async with self.send_lock:
+                        await self.send_data()
                 except STREAM_ERRORS:
                     break
                 if close_deadline is None and self.protocol.close_expected():
@@ -116,7 +119,8 @@ class Connection:
                     await self._process_frame(event, on_message)
             self.protocol.receive_eof()
             with contextlib.suppress(*STREAM_ERRORS):
-                await self.send_data()
+                async with self.send_lock:
+                    await self.send_data()
         finally:
             await self.close_stream()
 
