@@ -2,6 +2,7 @@
 
 - `browser`: one real headless Chromium per test module (DevTools on a free loopback port).
 - `fake_ohif`: the stand-in OHIF site and archive (helpers.FakeOhif), emptied for each test.
+- `ohif_dist`: the OHIF build from npm (tests/support), for the end-to-end tests.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from plugins.ohif.tests.helpers import FakeOhif, handler
+from tests.support.fixtures import ohif_dist  # noqa: F401 - the cached OHIF build, session-scoped
 from tests.support.requirements import require_executable
 
 CHROMIUM = "/usr/bin/chromium"

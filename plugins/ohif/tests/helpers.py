@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -135,15 +134,17 @@ class Cris:
 @asynccontextmanager
 async def running_bridge(
     settings: dict[str, Any], *, plugin: OhifPlugin | None = None, extra: tuple[object, ...] = (),
-    hook_timeout: float = 10.0,
+    hook_timeout: float = 10.0, others: dict[str, dict[str, Any]] | None = None,
 ) -> AsyncIterator[tuple[Bridge, OhifAdapter]]:
     """A bridge on a free loopback port running the `ohif` adapter with `[plugins.ohif]` = settings.
 
-    Without `plugin` the adapter is loaded through its entry point, as `cris-connect` loads it.
+    Without `plugin` the adapter is loaded through its entry point, as `cris-connect` loads it;
+    `others` enables more adapters by entry point with their settings (`{"dcm4chee": {...}}`).
     """
+    others = dict(others or {})
     plugins = PluginsConfig(
-        enabled=() if plugin is not None else ("ohif",), hook_timeout=hook_timeout,
-        settings={"ohif": settings},
+        enabled=(*others, *(() if plugin is not None else ("ohif",))), hook_timeout=hook_timeout,
+        settings={**others, "ohif": settings},
     )
     config = Config(server=ServerConfig(port=0, plain=True), plugins=plugins)
     async with Bridge(config, plugins=(*((plugin,) if plugin else ()), *extra)) as bridge:
@@ -172,8 +173,6 @@ async def wait_for(condition: Any, *, timeout: float, what: str, interval: float
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
         await anyio.sleep(interval)
 
-
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
 
 # The browser, as the test sees it
@@ -225,3 +224,27 @@ async def open_in_viewer(connection: CdpConnection, *uids: str) -> None:
     path = f"/viewer?StudyInstanceUIDs={','.join(uids)}"
     await evaluate(connection, f"history.pushState({{}}, '', {json.dumps(path)}); "
                                "window.dispatchEvent(new PopStateEvent('popstate', {state: {}})); true")
+
+
+# What OHIF shows, read from its page
+
+#: The route, how many canvases are drawn, and the page's text (OHIF's image counter overlay reads
+#: "I:1 (1/3)" once the first image of a three-image series is rendered).
+VIEWER_STATE = (
+    "JSON.stringify({url: location.href, path: location.pathname,"
+    " canvases: document.querySelectorAll('canvas').length, text: document.body.innerText})"
+)
+
+
+async def viewer_state(connection: CdpConnection) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads(await evaluate(connection, VIEWER_STATE))
+    return state
+
+
+async def rendered(connection: CdpConnection, uid: str, images: int) -> dict[str, Any] | None:
+    """The viewer state once OHIF drew the first image of study `uid` (a series of `images`)."""
+    state = await viewer_state(connection)
+    if (state["path"].startswith("/viewer") and uid in state["url"] and state["canvases"]
+            and f"(1/{images})" in state["text"]):
+        return state
+    return None
