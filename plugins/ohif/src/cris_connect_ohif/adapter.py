@@ -57,7 +57,9 @@ class Navigation:
     url: str | None = None
     #: `time.perf_counter()` when the command reached the adapter.
     received: float = attrs.field(factory=time.perf_counter)
-    #: ... when the tab's navigation was committed (Page.navigate answered), and when it loaded.
+    #: ... when the StudyInstanceUIDs were known, when the tab's navigation was committed
+    #: (Page.navigate answered), and when the page's load event fired.
+    resolved: float | None = None
     navigated: float | None = None
     loaded: float | None = None
     target_id: str | None = None
@@ -158,6 +160,7 @@ class OhifAdapter:
             else:
                 missing.append(accession)
         navigation.study_instance_uids = tuple(dict.fromkeys(uids))
+        navigation.resolved = time.perf_counter()
         if navigation.study_instance_uids:
             if missing:
                 log.warning("%s: showing the studies of %s; none found for %s", navigation.reason,
