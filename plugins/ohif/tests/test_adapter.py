@@ -356,3 +356,13 @@ async def test_the_browser_restarting_is_followed(fake_ohif: FakeOhif, tmp_path:
         assert len(warnings(caplog, "--remote-debugging-port")) == 1
     finally:
         await chromium.astop()
+
+
+async def test_a_wildcard_accession_is_never_sent_to_the_archive(fake_ohif: FakeOhif, browser: Any,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    fake_ohif.add("RX1", UID1)
+    async with running_bridge(settings(fake_ohif, browser)) as (bridge, adapter), cris_client(bridge) as cris:
+        await cris.send("EVENT", accession="RX*")
+        navigation = await settled(adapter, 1)
+        assert navigation.outcome == "nothing to show" and fake_ohif.queries == []
+        assert warnings(caplog, "contains a wildcard")

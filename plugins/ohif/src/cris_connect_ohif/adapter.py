@@ -27,7 +27,7 @@ from cris_connect import Display, NoSession
 from cris_connect_ohif.cdp import CdpConnection, CdpError, CdpEvent, CdpUnavailable, DevTools, Tab
 from cris_connect_ohif.config import OhifConfig
 from cris_connect_ohif.problems import Problems
-from cris_connect_ohif.qido import ArchiveError, Qido
+from cris_connect_ohif.qido import ArchiveError, Qido, is_pattern
 from cris_connect_ohif.urls import (
     is_not_found,
     same_origin,
@@ -198,6 +198,10 @@ class OhifAdapter:
 
     async def studies_for(self, accession: str) -> tuple[str, ...] | None:
         """The accession's StudyInstanceUIDs; () when the archive has none, None when it failed."""
+        if is_pattern(accession):
+            log.warning("accession %r contains a wildcard; not looked up, as it could match other "
+                        "patients' studies", accession)
+            return ()
         if self.bridge.studies.providers:
             lookup = await self.bridge.studies.wait_for(accession, self.config.study_timeout)
             if lookup is not None and lookup.status == "found":

@@ -82,12 +82,26 @@ class Qido:
         return found
 
     async def by_accession(self, accession: str) -> list[FoundStudy]:
-        return await self.studies(AccessionNumber=accession)
+        """The studies with exactly this accession number.
+
+        An accession with `*`, `?` or `\\` is never sent: the archive would read it as a pattern and
+        could answer another patient's studies. Answers for another accession (an archive with
+        fuzzy matching on) are dropped for the same reason.
+        """
+        if is_pattern(accession):
+            return []
+        found = await self.studies(AccessionNumber=accession)
+        return [study for study in found if study.accession in (None, accession)]
 
     async def by_study_instance_uid(self, uid: str) -> FoundStudy | None:
         matches = await self.studies(StudyInstanceUID=uid, includefield=ACCESSION_NUMBER)
         # A QIDO server that ignores the key would answer every study: keep the exact match only.
         return next((study for study in matches if study.study_instance_uid == uid), None)
+
+
+def is_pattern(accession: str) -> bool:
+    """True for an accession QIDO would read as a pattern (or match everything with)."""
+    return not accession.strip() or any(char in accession for char in "*?\\")
 
 
 def is_loopback(url: str) -> bool:
