@@ -146,19 +146,20 @@ class PluginRunner:
 
     async def _call_one(self, hook: str, caller: pluggy.HookCaller, delivery: Delivery) -> None:
         try:
-            with anyio.fail_after(self.hook_timeout):
-                started = time.perf_counter()
-                results = caller(**delivery.kwargs)
-                blocked = time.perf_counter() - started
-                if blocked > BLOCKING_THRESHOLD:
-                    self.log.warning(
-                        "plugin %s: %s blocked the event loop for %.2f s on %s; move blocking work "
-                        "to anyio.to_thread.run_sync",
-                        self.name, hook, blocked, delivery.what,
-                    )
-                for result in results:
-                    if inspect.isawaitable(result):
-                        await result
+            started = time.perf_counter()
+            results = caller(**delivery.kwargs)
+            blocked = time.perf_counter() - started
+            if blocked > BLOCKING_THRESHOLD:
+                self.log.warning(
+                    "plugin %s: %s blocked the event loop for %.2f s on %s; move blocking work "
+                    "to anyio.to_thread.run_sync",
+                    self.name, hook, blocked, delivery.what,
+                )
+            awaitables = [result for result in results if inspect.isawaitable(result)]
+            if awaitables:  # a sync hook cannot be cancelled: only async ones get the deadline
+                with anyio.fail_after(self.hook_timeout):
+                    for awaitable in awaitables:
+                        await awaitable
         except TimeoutError:
             self.failures += 1
             self.log.error(
