@@ -6,6 +6,8 @@
   `cris_config` (override those two fixtures in your conftest.py); the bridge is
   `cris_reporting.bridge`.
 - `hook_recorder`: every hook call the bridges made, and `await hook_recorder.wait_for(...)`.
+- `pytest --cris-conformance NAME [--cris-conformance-config FILE]` runs the conformance kit
+  against the installed adapter NAME, with the `[plugins.NAME]` section of FILE.
 - `anyio_backend`: asyncio and trio, so every `@pytest.mark.anyio` test runs on both, as the
   bridge runs on both. A conftest.py fixture of the same name takes precedence.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +24,26 @@ import pytest
 from cris_connect_sdk.bridges import ConfigLike, CrisBridges
 from cris_connect_sdk.recorder import HookRecorder
 from cris_connect_sdk.simulator import CrisReporting
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cris-connect", "cris-connect adapter conformance")
+    group.addoption("--cris-conformance", metavar="NAME",
+                    help="run the adapter conformance kit against the installed adapter NAME")
+    group.addoption("--cris-conformance-config", metavar="FILE", type=Path,
+                    help="a TOML config file whose [plugins.NAME] section is the adapter's example")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    name = config.getoption("--cris-conformance")
+    if not name:
+        return
+    from cris_connect_sdk import conformance_suite
+
+    suite = conformance_suite.TestAdapterConformance
+    suite.plugin_name = name
+    suite.example_config = config.getoption("--cris-conformance-config")
+    config.args.append(str(Path(conformance_suite.__file__)))
 
 
 @pytest.fixture(params=["asyncio", "trio"])
