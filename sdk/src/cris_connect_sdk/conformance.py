@@ -20,7 +20,7 @@ import logging
 import secrets
 import time
 import tomllib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -234,7 +234,7 @@ class AdapterConformance:
         async with self.running(witness) as (_, cris):
             # The same commands as a session, one at a time, timing how long the witness waits.
             # (action, how many commands it sends)
-            steps = [
+            steps: list[tuple[Callable[[], Awaitable[None]], int]] = [
                 (lambda: cris.login(username="conformance", password=TEST_PASSWORD), 1),
                 (lambda: cris.open_report("CONF001", exam_code="CCHES", nhs="9434765919"), 1),
                 (lambda: cris.open_historic("CONF000"), 1),
