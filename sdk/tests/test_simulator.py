@@ -79,7 +79,7 @@ async def test_expect_says_what_arrived_instead(cris_bridge: CrisBridges) -> Non
     with pytest.raises(ExpectationFailed, match=r"expected DISPLAY, but received CLEAR"):
         await cris.expect(Display)
     await bridge.send(Display(accession=["RX2"]))
-    with pytest.raises(ExpectationFailed, match=r"expected DISPLAY accession='RX1', but received DISPLAY "
+    with pytest.raises(ExpectationFailed, match=r"expected DISPLAY accession=RX1, but received DISPLAY "
                                                 r"accession=RX2"):
         await cris.expect(Display, accession="RX1")
     with pytest.raises(ExpectationFailed, match=r"expected LOGOUT within 0.05 s, but nothing arrived "

@@ -103,7 +103,10 @@ def _wanted(kind: type[Any], fields: Mapping[str, Any]) -> str:
     name = getattr(kind, "command", "") or kind.__name__
     if kind is PacsCommand:
         name = "any command"
-    details = " ".join(f"{key}={value!r}" for key, value in fields.items() if key != "password")
+    details = " ".join(
+        f"{key}={','.join(value) if isinstance(value, list | tuple) else value}"
+        for key, value in fields.items() if key != "password"
+    )
     return f"{name} {details}".strip()
 
 
@@ -346,6 +349,10 @@ class CrisReporting:
         if not _matches(message, kind, fields):
             raise ExpectationFailed(f"expected {wanted}, but received {show(message)}" + self._history())
         return message  # type: ignore[return-value]
+
+    def mark_seen(self) -> None:
+        """Treat everything received so far as expected: the next `expect` looks at what comes next."""
+        self._next = len(self.received)
 
     async def expect_nothing(self, for_: float = 0.5) -> None:
         """Check the PACS side sends nothing (more) for `for_` seconds."""
