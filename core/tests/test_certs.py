@@ -11,6 +11,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from cris_connect.certs import (
     MAX_SERVER_DAYS,
     CertFiles,
@@ -23,12 +30,6 @@ from cris_connect.certs import (
     server_ssl_context,
     trust_instructions,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 T0 = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)

@@ -22,7 +22,9 @@ import anyio.abc
 from websockets.frames import Opcode
 from websockets.http11 import Request
 
-from cris_connect import codec, config as config_module, plugins as plugin_loading
+from cris_connect import codec
+from cris_connect import config as config_module
+from cris_connect import plugins as plugin_loading
 from cris_connect.__about__ import __version__
 from cris_connect.config import Config
 from cris_connect.connection import Connection, ConnectionClosed
@@ -34,13 +36,15 @@ from cris_connect.messages import (
     Event,
     LoggedIn,
     LoggedOut,
+    Login,
     PacsCommand,
     ReadOnly,
     Release,
     UnknownCommand,
 )
 from cris_connect.server import Server
-from cris_connect.session import Session
+from cris_connect.session import RateLimit, Session
+from cris_connect.studies import StudyDirectory
 from cris_connect.tls import server_context
 
 log = logging.getLogger("cris_connect.bridge")
@@ -54,6 +58,18 @@ HOOKS = {
     LoggedOut: "on_logout",
     UnknownCommand: "on_unknown_command",
 }
+
+
+def close_reason(connection: Connection) -> str:
+    """How a session ended, for logs and `session_closed`: who closed it, and why."""
+    protocol = connection.protocol
+    client_closed_first = protocol.close_rcvd_then_sent is not False  # None: only one side closed
+    if protocol.close_rcvd is not None and client_closed_first:
+        return f"close code {protocol.close_rcvd.code}"
+    if protocol.close_sent is not None:
+        sent = protocol.close_sent
+        return f"closed by the bridge ({sent.code}{' ' + sent.reason if sent.reason else ''})"
+    return "connection lost"
 
 
 class NoSession(RuntimeError):
@@ -78,6 +94,12 @@ class Bridge:
         self._closing = False
         self._closed = anyio.Event()
         self.started_at: float | None = None
+        #: accession -> studies, published by archive adapters for viewer adapters.
+        self.studies = StudyDirectory(
+            on_publish=lambda lookup: self._deliver(
+                ("on_studies_found",), {"lookup": lookup}, f"studies for an accession ({lookup.status})"
+            )
+        )
 
     # Public API
 
@@ -109,6 +131,11 @@ class Bridge:
         text = codec.encode(message)  # validates: a bad message is the caller's error, not CRIS's
         targets = [to] if to is not None else list(self._sessions.values())
         targets = [session for session in targets if session.is_open]
+        if isinstance(message, Login):
+            insecure = [session for session in targets if not session.secure]
+            for session in insecure:  # a password never crosses a network in clear text
+                log.warning("LOGIN not sent to %s: only over wss:// or loopback", session)
+            targets = [session for session in targets if session.secure]
         if not targets:
             raise NoSession(
                 f"no CRIS Reporting session is connected; {message.command} not sent"
@@ -210,9 +237,10 @@ class Bridge:
         """Accept until shutdown, then wait for every session's handler to end."""
         assert self._server is not None
         try:
+            listener = await self._server.listen()  # outside the group: its error stays unwrapped
             async with anyio.create_task_group() as connections:
                 self._connections = connections
-                await self._server.serve(connections, task_status=task_status)
+                await self._server.serve(listener, connections, task_status=task_status)
         finally:
             self._served.set()
 
@@ -266,16 +294,22 @@ class Bridge:
                     runner.scope.cancel()
 
     async def _abort(self, exc: BaseException) -> None:
+        """Start-up failed: stop what started; the caller re-raises the original error."""
         self._closing = True
         self._closed.set()
         assert self._task_group is not None
         self._task_group.cancel_scope.cancel()
-        await self._task_group.__aexit__(type(exc), exc, exc.__traceback__)
+        try:
+            await self._task_group.__aexit__(None, None, None)
+        except BaseException:  # noqa: S110 - the children's cancellation, or `exc` wrapped in a group
+            pass
 
     # Sessions
 
-    async def _run_session(self, connection: Connection, request: Request, peer: str) -> None:
-        session = Session(next(self._session_ids), peer, request.headers.get("Origin"), connection)
+    async def _run_session(self, connection: Connection, request: Request, peer: str, secure: bool) -> None:
+        session = Session(next(self._session_ids), peer, request.headers.get("Origin"), connection,
+                          secure=secure, rate=RateLimit(self.config.server.max_messages_per_second))
+        session.last_received = anyio.current_time()
         self._sessions[session.id] = session
         log.info("%s connected%s", session, f" from origin {session.origin}" if session.origin else "")
         self._deliver(("session_opened",), {"session": session}, f"{session} opened")
@@ -284,19 +318,29 @@ class Bridge:
             async with anyio.create_task_group() as tg:
                 if self.config.server.ping_interval:
                     tg.start_soon(self._keepalive, session)
+                if self.config.server.idle_timeout:
+                    tg.start_soon(self._close_when_idle, session, self.config.server.idle_timeout)
 
                 async def on_message(opcode: Opcode, data: bytes) -> None:
                     self._received(session, opcode, data)
 
                 await connection.recv_events(on_message)
                 tg.cancel_scope.cancel()
-            code = connection.protocol.close_code
-            reason = f"close code {code}" if code is not None else "connection lost"
+            reason = close_reason(connection)
         finally:
             del self._sessions[session.id]
             log.info("%s disconnected (%s)", session, reason)
             self._deliver(("session_closed",), {"session": session, "reason": reason},
                           f"{session} closed")
+
+    async def _close_when_idle(self, session: Session, timeout: float) -> None:
+        while True:
+            idle = anyio.current_time() - session.last_received
+            if idle >= timeout:
+                log.info("%s sent nothing for %g s (server.idle_timeout); closing it", session, timeout)
+                await session.connection.close(1001, "idle timeout")
+                return
+            await anyio.sleep(timeout - idle)
 
     async def _keepalive(self, session: Session) -> None:
         interval = self.config.server.ping_interval
@@ -317,6 +361,11 @@ class Bridge:
                     return
 
     def _received(self, session: Session, opcode: Opcode, data: bytes) -> None:
+        session.last_received = anyio.current_time()
+        if not session.rate.allow(session.last_received):
+            self._refuse(session, f"more than {self.config.server.max_messages_per_second:g} messages per "
+                                  "second (server.max_messages_per_second); frame dropped")
+            return
         if opcode is not Opcode.TEXT:
             self._refuse(session, "a binary frame; CRIS Connect messages are JSON text frames")
             return
@@ -326,6 +375,8 @@ class Bridge:
             self._refuse(session, str(exc))
             return
         session.context = session.context.after(message)
+        if isinstance(message, (Event, ReadOnly)) and self.studies.providers:
+            self.studies.begin(message.accession)
         hook = HOOKS[type(message)]
         if isinstance(message, UnknownCommand):
             log.warning("%s sent an unknown command %r; passed to plugins as UnknownCommand",

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import anyio
 
-from cris_connect import certs, config as config_module, plugins as plugin_loading
+from cris_connect import certs
+from cris_connect import config as config_module
+from cris_connect import plugins as plugin_loading
 from cris_connect.__about__ import __version__
 from cris_connect.bridge import Bridge
 from cris_connect.config import Config, ConfigError, ServerConfig
@@ -28,17 +30,7 @@ USER_ERRORS = (ConfigError, PluginError, StartupError, certs.CertificateError)
 
 def _load(args: argparse.Namespace) -> Config:
     """The config file (if any) with command-line overrides applied."""
-    if args.config is not None:
-        try:
-            data = config_module.tomllib.loads(Path(args.config).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {args.config} does not exist; check the path") from None
-        except OSError as exc:
-            raise ConfigError(f"config file {args.config} cannot be read ({exc.strerror})") from None
-        except config_module.tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {args.config} is not valid TOML: {exc}") from None
-    else:
-        data = {}
+    data = config_module.read_toml(Path(args.config)) if args.config is not None else {}
     server = dict(data.get("server", {}))
     for key in ("host", "port"):
         if getattr(args, key, None) is not None:

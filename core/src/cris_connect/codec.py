@@ -9,7 +9,6 @@ nothing else - with one sentence naming the field and the problem.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -97,9 +96,11 @@ def make_converter() -> cattrs.Converter:
 _converter = make_converter()
 
 
-@functools.cache
-def _wire_fields(cls: type[Message]) -> frozenset[str]:
-    return frozenset(WIRE_NAMES.get(f.name, f.name) for f in attrs.fields(cls) if f.name != "extra")
+# The wire names each class knows; anything else CRIS sends is kept in `extra`.
+_WIRE_FIELDS: dict[type, frozenset[str]] = {
+    cls: frozenset(WIRE_NAMES.get(f.name, f.name) for f in attrs.fields(cls) if f.name != "extra")
+    for cls in (*FROM_CRIS.values(), *FROM_PACS.values())
+}
 
 
 def _explain(command: str, exc: Exception) -> str:
@@ -151,7 +152,7 @@ def _decode(data: str | bytes, registry: Mapping[str, type[Message]]) -> Message
     except Exception as exc:  # cattrs gathers every field's problem into one group
         raise DecodeError(_explain(cls.command, exc)) from None
     if isinstance(message, CrisCommand):
-        known = _wire_fields(cls)
+        known = _WIRE_FIELDS[cls]
         extra = {key: value for key, value in obj.items() if key not in known and key != "command"}
         if extra:
             message = attrs.evolve(message, extra=extra)

@@ -52,6 +52,14 @@ class ServerConfig:
     close_timeout: float = 5.0
     #: Time allowed to deliver a frame to one CRIS client before it is considered dead.
     send_timeout: float = 5.0
+    #: Frames per second a session may send; the excess is refused (logged), the session kept.
+    #: CRIS sends a few per minute; a page flooding the bridge is not CRIS.
+    max_messages_per_second: float = 100.0
+    #: Close a session that sent nothing for this long (seconds); None keeps idle sessions,
+    #: as CRIS may sit on the worklist all day (pings still detect dead connections).
+    idle_timeout: float | None = None
+    #: Non-browser clients (no Origin) must send this in the `X-CRIS-Connect-Secret` header.
+    shared_secret: str | None = attrs.field(default=None, repr=lambda v: "None" if v is None else "'***'")
 
     @property
     def scheme(self) -> str:
@@ -107,13 +115,20 @@ def _structure_path(value: object, _: type) -> Path:
 def _strict(kind: type[T], noun: str) -> Any:
     def structure(value: object, _: type) -> T:
         # bool is an int in Python; `port = true` is still a mistake.
-        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 return value  # type: ignore[return-value]
             raise ValueError(f"expected {noun}, got {value!r}")
         return value
 
     return structure
+
+
+def _structure_names(value: object, _: type) -> tuple[str, ...]:
+    # A lone string would otherwise become a tuple of its characters: enabled = "log".
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f'expected a list of strings like ["a", "b"], got {value!r}')
+    return tuple(value)
 
 
 def make_config_converter() -> cattrs.Converter:
@@ -124,6 +139,7 @@ def make_config_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, _strict(int, "an integer"))
     converter.register_structure_hook(float, _strict(float, "a number"))
     converter.register_structure_hook(bool, _strict(bool, "true or false"))
+    converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_names)
     return converter
 
 
@@ -170,7 +186,9 @@ def _expand_env(value: Any, where: str) -> Any:
         if match:
             name = match.group(1)
             if name not in os.environ:
-                raise ConfigError(f"{where}: environment variable {name} is not set; set it or write the value")
+                raise ConfigError(
+                    f"{where}: environment variable {name} is not set; set it or write the value"
+                )
             return os.environ[name]
     return value
 
@@ -200,8 +218,8 @@ def from_mapping(data: Mapping[str, Any], *, source: Path | None = None) -> Conf
     return config
 
 
-def load(path: Path) -> Config:
-    """Read and check a config file."""
+def read_toml(path: Path) -> dict[str, Any]:
+    """The parsed file, or a ConfigError saying why it cannot be read."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -209,9 +227,14 @@ def load(path: Path) -> Config:
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read ({exc.strerror})") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def load(path: Path) -> Config:
+    """Read and check a config file."""
+    data = read_toml(path)
     try:
         return from_mapping(data, source=path)
     except ConfigError as exc:
@@ -239,7 +262,8 @@ def check(config: Config) -> None:
                 f"server.plain: listening on {server.host} beyond loopback needs TLS; set "
                 "server.cert and server.key and remove plain"
             )
-    for name in ("max_message_size", "max_sessions", "handshake_timeout", "close_timeout", "send_timeout"):
+    for name in ("max_message_size", "max_sessions", "handshake_timeout", "close_timeout", "send_timeout",
+                 "max_messages_per_second"):
         if getattr(server, name) <= 0:
             raise ConfigError(f"server.{name}: must be greater than 0")
     if config.plugins.mailbox_size <= 0 or config.plugins.hook_timeout <= 0:

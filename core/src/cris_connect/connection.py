@@ -129,15 +129,15 @@ class Connection:
         self, frame: Frame, on_message: Callable[[Opcode, bytes], Awaitable[None]]
     ) -> None:
         if frame.opcode is Opcode.PONG:
-            self._acknowledge_pong(frame.data)
+            self._acknowledge_pong(bytes(frame.data))
             return
         if frame.opcode in (Opcode.TEXT, Opcode.BINARY):
             if frame.fin:
-                await on_message(frame.opcode, frame.data)
+                await on_message(frame.opcode, bytes(frame.data))
                 return
-            self._fragmented_opcode, self._fragments = frame.opcode, [frame.data]
+            self._fragmented_opcode, self._fragments = frame.opcode, [bytes(frame.data)]
         elif frame.opcode is Opcode.CONT and self._fragmented_opcode is not None:
-            self._fragments.append(frame.data)
+            self._fragments.append(bytes(frame.data))
             if frame.fin:
                 opcode, data = self._fragmented_opcode, b"".join(self._fragments)
                 self._fragmented_opcode, self._fragments = None, []

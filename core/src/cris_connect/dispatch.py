@@ -102,11 +102,14 @@ class PluginRunner:
             self.finished.set()
 
     async def call(self, delivery: Delivery) -> None:
+        called = False
         for hook in delivery.hooks:
             caller = self.callers.get(hook)
             if caller is not None:
                 await self._call_one(hook, caller, delivery)
-        self.delivered += 1
+                called = True
+        if called:
+            self.delivered += 1
 
     async def _call_one(self, hook: str, caller: pluggy.HookCaller, delivery: Delivery) -> None:
         try:

@@ -23,17 +23,18 @@ if TYPE_CHECKING:
     from cris_connect.bridge import Bridge
     from cris_connect.context import Context
     from cris_connect.messages import (
+        Commit,
         CrisCommand,
         Event,
         LoggedIn,
         LoggedOut,
-        Commit,
         PacsCommand,
         ReadOnly,
         Release,
         UnknownCommand,
     )
     from cris_connect.session import Session
+    from cris_connect.studies import StudyLookup
 
 PROJECT = "cris_connect"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -135,6 +136,15 @@ def on_refused(session: Session, reason: str) -> None:
     """A frame from CRIS that was not a message (bad JSON, wrong field type, binary, too big).
 
     `reason` is the sentence that was logged; the session stays open where the protocol allows.
+    """
+
+
+@hookspec
+def on_studies_found(lookup: StudyLookup) -> None:
+    """An archive adapter published what it found for one accession (`bridge.studies`).
+
+    `lookup.status` is "found", "not_found" or "failed". To wait for a lookup while handling a
+    command, use `await bridge.studies.wait_for(accession, timeout)` instead.
     """
 
 

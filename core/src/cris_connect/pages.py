@@ -46,4 +46,5 @@ def answer(path: str, *, version: str, health: Mapping[str, Any]) -> Response:
         return response(200, "OK", _PAGE.format(version=version).encode(), "text/html; charset=utf-8")
     if route == "/healthz":
         return response(200, "OK", json.dumps(health).encode(), "application/json")
-    return response(404, "Not Found", b"Not found. This port serves CRIS Connect.\n", "text/plain; charset=utf-8")
+    body = b"Not found. This port serves CRIS Connect.\n"
+    return response(404, "Not Found", body, "text/plain; charset=utf-8")

@@ -9,11 +9,12 @@ so shutdown can stop accepting first and then drain the sessions.
 from __future__ import annotations
 
 import errno
+import hmac
 import ipaddress
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.abc
@@ -27,7 +28,9 @@ from cris_connect.connection import STREAM_ERRORS, Connection
 
 log = logging.getLogger("cris_connect.server")
 
-SessionHandler = Callable[[Connection, Request, str], Awaitable[None]]
+#: Runs a session: the connection, its opening request, the peer's `host:port`, and whether the
+#: transport is secure (TLS, or loopback where nothing crosses a network).
+SessionHandler = Callable[[Connection, Request, str, bool], Awaitable[None]]
 
 
 class StartupError(RuntimeError):
@@ -63,6 +66,20 @@ def peer_name(stream: anyio.abc.AnyByteStream) -> tuple[str, bool]:
             loopback = False
         return f"{host}:{address[1]}", loopback
     return str(address), False
+
+
+SECRET_HEADER = "X-CRIS-Connect-Secret"  # noqa: S105 - a header name, not a secret
+
+
+def refuse_secret(origin: str | None, offered: str | None, config: ServerConfig) -> str | None:
+    """Why a non-browser client's shared secret is refused, or None (compared in constant time)."""
+    if config.shared_secret is None or origin is not None:
+        return None
+    if offered is None:
+        return f"no {SECRET_HEADER} header, and server.shared_secret is set"
+    if not hmac.compare_digest(offered.encode(), config.shared_secret.encode()):
+        return f"wrong {SECRET_HEADER}"
+    return None
 
 
 def refuse_origin(origin: str | None, loopback: bool, config: ServerConfig) -> str | None:
@@ -108,19 +125,23 @@ class Server:
         self._accepting = anyio.CancelScope()
 
     async def serve(
-        self, connections: anyio.abc.TaskGroup, *, task_status: anyio.abc.TaskStatus[int]
+        self,
+        listener: anyio.abc.Listener[Any],
+        connections: anyio.abc.TaskGroup,
+        *,
+        task_status: anyio.abc.TaskStatus[None],
     ) -> None:
         """Accept until `stop_accepting`; connections run in `connections`, not here."""
-        listener = await self._listen()
         with self._accepting:
             async with listener:
-                task_status.started(self.port)
+                task_status.started()
                 await listener.serve(self._handle, task_group=connections)
 
     def stop_accepting(self) -> None:
         self._accepting.cancel()
 
-    async def _listen(self) -> anyio.abc.Listener[Any]:
+    async def listen(self) -> anyio.abc.Listener[Any]:
+        """Open the listening socket, or raise `StartupError` saying what to change."""
         host, port = self.config.host, self.config.port
         try:
             tcp = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
@@ -150,7 +171,10 @@ class Server:
         config = self.config
         protocol = ServerProtocol(max_size=config.max_message_size, logger=_websockets_log)
         connection = Connection(
-            stream, protocol, close_timeout=config.close_timeout, send_timeout=config.send_timeout
+            cast(anyio.abc.ByteStream, stream),  # TCP or TLS: both are byte streams
+            protocol,
+            close_timeout=config.close_timeout,
+            send_timeout=config.send_timeout,
         )
         try:
             request = await connection.recv_request(config.handshake_timeout)
@@ -163,7 +187,9 @@ class Server:
                 )
                 return
             origin = request.headers.get("Origin")
-            reason = refuse_origin(origin, loopback, config)
+            reason = refuse_origin(origin, loopback, config) or refuse_secret(
+                origin, request.headers.get(SECRET_HEADER), config
+            )
             if reason is not None:
                 log.warning("refused a connection from %s: %s", peer, reason)
                 await connection.send_response(protocol.reject(403, f"Forbidden: {reason}.\n"))
@@ -182,7 +208,7 @@ class Server:
                     "refused a handshake from %s: %s", peer, protocol.handshake_exc or response.reason_phrase
                 )
                 return
-            await self.handler(connection, request, peer)
+            await self.handler(connection, request, peer, self.ssl_context is not None or loopback)
         except STREAM_ERRORS:
             pass  # the peer went away during the handshake
         except Exception:

@@ -1,0 +1,65 @@
+"""Helpers for the core's tests: config, real websockets clients, waiting with a deadline, logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+from cris_connect import Config, ServerConfig
+from cris_connect.client import connect
+from cris_connect.config import PluginsConfig
+
+
+def plain_config(**server: Any) -> Config:
+    plugins = server.pop("plugins", PluginsConfig(enabled=[]))
+    # Functional tests send bursts far beyond what CRIS sends; the limit has its own test.
+    defaults = {"plain": True, "port": 0, "max_messages_per_second": 100_000.0}
+    return Config(server=ServerConfig(**{**defaults, **server}), plugins=plugins)
+
+
+def cris(url: str, **kwargs: Any) -> Any:
+    """A real websockets client connected like CRIS Reporting."""
+    return connect(url, **kwargs)
+
+
+async def send_json(ws: Any, message: dict[str, Any]) -> None:
+    await ws.send(json.dumps(message))
+
+
+async def recv_json(ws: Any, timeout: float = 5) -> dict[str, Any]:
+    with anyio.fail_after(timeout):
+        return json.loads(await ws.recv())  # type: ignore[no-any-return]
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 5, what: str = "condition") -> None:
+    """Poll a condition with a deadline; the failure says what was awaited."""
+    with anyio.move_on_after(timeout):
+        while not condition():
+            await anyio.sleep(0.005)
+        return
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class LogCapture(logging.Handler):
+    """Collects log lines from every logger, for asserting on reasons (and on what never appears)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def text(self) -> str:
+        return "\n".join(self.format(r) for r in self.records)
+
+    def ours(self) -> str:
+        """What the bridge logged (the tests' own websockets client logs frames at DEBUG)."""
+        return "\n".join(r.getMessage() for r in self.records if r.name.startswith("cris_connect"))
+
+    def messages(self, level: int = logging.DEBUG) -> list[str]:
+        return [r.getMessage() for r in self.records if r.levelno >= level]
