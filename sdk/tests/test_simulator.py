@@ -139,7 +139,7 @@ async def test_wss_with_a_ca_file_and_an_origin(cris_bridge: CrisBridges, tmp_pa
 
 async def test_connect_failures_say_what_to_do(cris_bridge: CrisBridges, tmp_path: Path) -> None:
     bridge = await cris_bridge(config={"server": {"allowed_origins": ["https://cris.example.nhs.uk"]}})
-    with pytest.raises(SimulatorError, match=r"HTTP 403 \(is the origin in server.allowed_origins\?\)"):
+    with pytest.raises(SimulatorError, match=r"HTTP 403 \(is the origin in server.allowed_origins\?"):
         async with CrisReporting(bridge.url, origin="https://evil.example"):
             pass
     port = bridge.port
@@ -147,3 +147,15 @@ async def test_connect_failures_say_what_to_do(cris_bridge: CrisBridges, tmp_pat
     with pytest.raises(SimulatorError, match="is the PACS-side server running"):
         async with CrisReporting(f"ws://127.0.0.1:{port}/"):
             pass
+
+
+async def test_the_shared_secret_for_a_client_without_origin(cris_bridge: CrisBridges,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    bridge = await cris_bridge(config={"server": {"shared_secret": "s3cret-header"}})
+    with pytest.raises(SimulatorError, match="does the server want its shared secret"):
+        async with CrisReporting(bridge.url):
+            pass
+    async with CrisReporting(bridge.url, secret="s3cret-header") as cris:
+        await cris.login()
+    assert "s3cret-header" not in caplog.text

@@ -48,7 +48,7 @@ def test_config(config: ConfigLike = None, *, enabled: tuple[str, ...] | list[st
 test_config.__test__ = False  # type: ignore[attr-defined]  # pytest: a helper, not a test
 
 
-async def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:  # noqa: ASYNC109
+async def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
     """Poll `condition` until true, or fail with `what` after `timeout` s.
 
     For state that offers nothing to await (the bridge's session table); events are better when
@@ -83,7 +83,7 @@ class CrisBridges:
     __call__ = start
 
     async def connect(self, bridge: Bridge, *, origin: str | None = None, ca: str | Path | None = None,
-                      timeout: float = 5.0) -> CrisReporting:  # noqa: ASYNC109
+                      timeout: float = 5.0) -> CrisReporting:
         """A simulator connected to `bridge`, returned once the bridge has its session.
 
         Waiting for the session means `bridge.send(...)` right after reaches this client.

@@ -122,7 +122,7 @@ class HookRecorder:
         count: int = 1,
         where: Callable[[HookCall], bool] | None = None,
         finished: bool = True,
-        timeout: float = 2.0,  # noqa: ASYNC109 - a deadline per wait reads best in a test
+        timeout: float = 2.0,
     ) -> HookCall:
         """Wait until `hook` has been called `count` times (to `plugin`, matching `where`).
 

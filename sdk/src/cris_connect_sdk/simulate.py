@@ -8,6 +8,9 @@ For a vendor whose server is written in anything (their C# or Electron one inclu
 
     cris-connect simulate --url ws://localhost:9998/ --script session.jsonl    # or session.toml
 
+For a server with `server.shared_secret`, put the secret in the environment variable
+CRIS_CONNECT_SECRET (not on the command line, where every process could read it).
+
 Scripted mode stops at the first expectation that is not met and exits 1 with a report of what
 happened instead; 2 means it could not start (bad script, server unreachable). Passwords are never
 printed.
@@ -16,6 +19,7 @@ printed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -96,7 +100,8 @@ async def console(cris: CrisReporting, out: TextIO, read_line: Callable[[], str]
 async def simulate(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     steps = load_script(Path(args.script)) if args.script else None
     try:
-        async with CrisReporting(args.url, ca=args.ca, origin=args.origin) as cris:
+        secret = os.environ.get("CRIS_CONNECT_SECRET") or None
+        async with CrisReporting(args.url, ca=args.ca, origin=args.origin, secret=secret) as cris:
             if steps is not None:
                 return await run_script(cris, steps, out)
             return await console(cris, out, sys.stdin.readline)
@@ -122,6 +127,7 @@ def add_command(commands: Any) -> None:
     parser.add_argument("--url", default="wss://localhost:9998/", help="the server (default %(default)s)")
     parser.add_argument("--ca", type=Path, help="CA certificate file to trust for wss://")
     parser.add_argument("--origin", help="Origin header to send, as the browser would (CRIS's page origin)")
+    parser.epilog = "A server's shared secret is read from the environment variable CRIS_CONNECT_SECRET."
     parser.add_argument("--script", help="JSON-lines or .toml script of actions and expectations")
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     parser.set_defaults(func=run)

@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cris_connect_sdk.simulator")
 
+#: The header a non-browser client sends when the server has `server.shared_secret`.
+SECRET_HEADER = "X-CRIS-Connect-Secret"  # noqa: S105 - a header name, not a secret
+
 # websockets logs every frame, password included, at DEBUG: keep its logger above that.
 _websockets_log = logging.getLogger("cris_connect_sdk.websockets")
 _websockets_log.setLevel(logging.INFO)
@@ -117,6 +120,8 @@ class CrisReporting:
     :param ca: a CA certificate file to trust for wss:// (the one `cris-connect cert` made);
         without it the system's trust store is used.
     :param origin: the Origin header to send, as the browser would (CRIS Reporting's page origin).
+    :param secret: for a server with `server.shared_secret`: sent in the `X-CRIS-Connect-Secret`
+        header, as a non-browser client must (never logged).
     """
 
     def __init__(
@@ -125,11 +130,13 @@ class CrisReporting:
         *,
         ca: str | Path | None = None,
         origin: str | None = None,
+        secret: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         open_timeout: float = 10.0,
     ) -> None:
         self.url = url
         self.origin = origin
+        self._headers = {SECRET_HEADER: secret} if secret is not None else {}
         self.open_timeout = open_timeout
         if ssl_context is None and ca is not None:
             ssl_context = client_ssl_context(Path(ca))
@@ -170,7 +177,8 @@ class CrisReporting:
             # nursery trio's client keeps open for the connection's lifetime.
             self._connection = await stack.enter_async_context(
                 connect(self.url, ssl_context=self.ssl_context, origin=self.origin,
-                        open_timeout=self.open_timeout, logger=_websockets_log)
+                        open_timeout=self.open_timeout, logger=_websockets_log,
+                        additional_headers=self._headers)
             )
         except BaseException as exc:
             await stack.aclose()
@@ -191,7 +199,10 @@ class CrisReporting:
         if isinstance(exc, InvalidStatus):
             status = exc.response.status_code
             body = exc.response.body.decode(errors="replace").strip() if exc.response.body else ""
-            hint = " (is the origin in server.allowed_origins?)" if status == 403 else ""
+            hint = ""
+            if status == 403:
+                hint = (" (is the origin in server.allowed_origins? with no origin, does the server "
+                        "want its shared secret?)")
             return f"{where}: the server answered HTTP {status}{hint} {body}".strip()
         if isinstance(exc, ssl.SSLError):
             return (f"{where}: TLS failed ({exc.reason or exc}); give the CA that signed the server's "
@@ -323,7 +334,7 @@ class CrisReporting:
         self,
         kind: type[T] = PacsCommand,  # type: ignore[assignment]
         *,
-        timeout: float = 2.0,  # noqa: ASYNC109
+        timeout: float = 2.0,
         **fields: Any,
     ) -> T:
         """Wait for the next message from the PACS side and check it is `kind` (with these fields).
