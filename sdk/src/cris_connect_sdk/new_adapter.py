@@ -19,7 +19,7 @@ from cris_connect import __version__ as core_version
 from cris_connect_sdk.__about__ import __version__ as sdk_version
 
 #: Where the template's README sends adapter authors for every hook's contract.
-HOOK_REFERENCE = "https://github.com/cris-connect/cris-connect/blob/main/docs/writing-an-adapter.md#hooks"
+HOOK_REFERENCE = "https://github.com/cris-connect/cris-connect/blob/main/docs/writing-an-adapter.md#4-hooks"
 
 #: An adapter name is its entry-point name and its `[plugins.NAME]` section: keep it a plain word.
 NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
