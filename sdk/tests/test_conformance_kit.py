@@ -120,7 +120,7 @@ def test_the_kit_names_what_each_broken_adapter_does_wrong(
     assert "on_release raised ValueError on RELEASE from session 1" in output
     assert "(ValueError: the viewer window is gone)" in output
     assert "A hook must handle its own errors" in output
-    assert re.search(r"blocks made another plugin wait 0\.\d\d s for a CRIS command", output)
+    assert re.search(r"blocks made another plugin wait \d+\.\d\d s for a CRIS command", output)
     assert "move blocking work (HTTP calls, file I/O, time.sleep) to anyio.to_thread.run_sync" in output
     assert "leaks wrote the password from a LOGIN to the logs or the console" in output
     assert "E     INFO adapters: LOGIN conformance/<password>" in output  # the failure hides it too

@@ -121,6 +121,22 @@ async def test_the_interactive_console(server: str) -> None:
     assert "tardis-secret" not in out
 
 
+async def test_the_console_stops_when_the_server_hangs_up(cris_bridge: CrisBridges) -> None:
+    bridge = await cris_bridge(Responder())
+    command = [sys.executable, "-m", "cris_connect", "simulate", "--url", bridge.url]
+    with anyio.fail_after(60):
+        async with await anyio.open_process(command) as process:  # stdin stays open: an idle console
+            assert process.stdout is not None
+            seen = b""
+            while b"Connected to" not in seen:
+                seen += await process.stdout.receive()
+            await bridge.aclose()
+            async for chunk in process.stdout:
+                seen += chunk
+            assert await process.wait() == 1
+    assert "The PACS side closed the connection (code 1001)." in seen.decode()
+
+
 def test_console_words_become_steps() -> None:
     step = step_from_words("open RX1,RX2 CCHES 9434765919")
     assert (step.kind, step.value) == ("do", "open")

@@ -21,11 +21,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from cris_connect_sdk.script import ScriptError, Step, load_script, run_step, step_from_words
 from cris_connect_sdk.simulator import CrisReporting, ExpectationFailed, Received, SimulatorError, show
@@ -59,7 +63,7 @@ async def run_script(cris: CrisReporting, steps: list[Step], out: TextIO) -> int
 
 
 async def console(cris: CrisReporting, out: TextIO, read_line: Callable[[], str]) -> int:
-    """Type actions, see what the PACS side sends as it arrives."""
+    """Type actions, see what the PACS side sends as it arrives; stops when the server hangs up."""
 
     def arrived(message: Received) -> None:
         print(f"  PACS -> CRIS  {show(message)}", file=out, flush=True)
@@ -68,15 +72,57 @@ async def console(cris: CrisReporting, out: TextIO, read_line: Callable[[], str]
     print(f"Connected to {cris.url} as CRIS Reporting. Type `help` for actions, `quit` to stop.",
           file=out, flush=True)
     cris.mark_seen()  # the console shows messages as they come; `expect` looks only at new ones
+    status = 0
+    async with anyio.create_task_group() as tasks:
+
+        async def hang_up_watch() -> None:
+            nonlocal status
+            await cris.wait_closed()
+            code = f" (code {cris.close_code})" if cris.close_code is not None else ""
+            print(f"\nThe PACS side closed the connection{code}.", file=out, flush=True)
+            status = 1
+            tasks.cancel_scope.cancel()
+
+        tasks.start_soon(hang_up_watch)
+        await _read_actions(cris, out, read_line)
+        tasks.cancel_scope.cancel()
+    return status
+
+
+def _typed_lines(read_line: Callable[[], str]) -> MemoryObjectReceiveStream[str]:
+    """Lines from `read_line`, read by a daemon thread.
+
+    Not `anyio.to_thread`: its worker thread, stuck in `readline` when the server hangs up, would
+    keep the process from exiting.
+    """
+    send, receive = anyio.create_memory_object_stream[str]()
+    token = anyio.lowlevel.current_token()
+
+    def reader() -> None:
+        try:
+            while True:
+                line = read_line()
+                anyio.from_thread.run(send.send, line, token=token)  # waits until it is taken
+                if not line:
+                    return
+        except (anyio.RunFinishedError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return  # the console has finished
+
+    threading.Thread(target=reader, name="console input", daemon=True).start()
+    return receive
+
+
+async def _read_actions(cris: CrisReporting, out: TextIO, read_line: Callable[[], str]) -> None:
+    lines = _typed_lines(read_line)
     while True:
         print("cris> ", end="", file=out, flush=True)
-        line = await anyio.to_thread.run_sync(read_line, abandon_on_cancel=True)
+        line = await lines.receive()
         if not line:  # end of input
             print(file=out)
-            return 0
+            return
         command = line.strip()
         if command in ("quit", "exit"):
-            return 0
+            return
         if command in ("help", "?"):
             print(HELP, file=out)
             continue
@@ -92,9 +138,6 @@ async def console(cris: CrisReporting, out: TextIO, read_line: Callable[[], str]
         else:
             if step.kind.startswith("expect"):
                 print("  ok", file=out, flush=True)
-        if cris.closed:
-            print("The PACS side closed the connection.", file=out)
-            return 1
 
 
 async def simulate(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:

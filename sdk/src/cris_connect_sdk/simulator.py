@@ -375,6 +375,11 @@ class CrisReporting:
             self._next = len(self.received)
             raise ExpectationFailed(f"expected nothing for {for_:g} s, but received {unexpected}")
 
+    async def wait_closed(self) -> None:
+        """Return once the connection is closed (by either side)."""
+        while not self._closed:
+            await self._wait_for_change()
+
     async def _wait_for_change(self) -> None:
         assert self._changed is not None
         await self._changed.wait()
