@@ -27,9 +27,8 @@ from typing import Any, ClassVar
 import anyio
 import pytest
 
-from cris_connect import ConfigError, Login, hookimpl
+from cris_connect import Bridge, ConfigError, Login, hookimpl
 from cris_connect import plugins as plugin_loading
-from cris_connect.bridge import Bridge
 from cris_connect.config import PluginsConfig
 from cris_connect.messages import CrisCommand, UnknownCommand
 from cris_connect_sdk.bridges import CrisBridges
