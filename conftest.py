@@ -15,7 +15,7 @@ import pytest
 # Real components (Orthanc, storage SCP, OHIF on nginx, Chromium) for every test directory.
 # Imported, not `pytest_plugins`: pytest refuses that when this conftest is not the rootdir's
 # (the SDK's conformance run collects from below it with another rootdir).
-from tests.support.fixtures import (  # noqa: E402, F401
+from tests.support.fixtures import (  # noqa: F401
     chromium,
     ohif_dist,
     ohif_server,
