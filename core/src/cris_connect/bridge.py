@@ -255,7 +255,8 @@ class Bridge:
             self._server.extra_origins |= self.console.origins
 
     def _handled(self, plugin: str, delivery: Delivery, seconds: float) -> None:
-        self.activity.handled(plugin, delivery.hooks, seconds)
+        # A command from CRIS comes with the session's context; other deliveries do not.
+        self.activity.handled(plugin, seconds, command="context" in delivery.kwargs)
 
     async def _serve(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         """Accept until shutdown, then wait for every session's handler to end."""

@@ -100,9 +100,9 @@ class Activity:
     def refused(self, session_id: int, reason: str) -> None:
         self._add("refused", None, (session_id,), summary=mask_numbers(reason))
 
-    def handled(self, plugin: str, hooks: Iterable[str], seconds: float) -> None:
+    def handled(self, plugin: str, seconds: float, *, command: bool) -> None:
         """A plugin finished with something; only commands from CRIS count towards latency."""
-        if "on_command" in hooks:
+        if command:
             self.latency.setdefault(plugin, Histogram()).observe(seconds)
         self.changed()
 
