@@ -6,6 +6,7 @@ tests/browser; here a real bridge is driven with httpx and websockets clients on
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import logging
 import sys
@@ -138,6 +139,15 @@ def test_http_request_heads_are_parsed_strictly() -> None:
                 b"GET / HTTP/1.1\r\n no-name"):
         with pytest.raises(BadRequest):
             parse_head(bad)
+
+
+def test_the_page_uses_nothing_from_elsewhere() -> None:
+    """Air-gapped ward PCs: no URL in the shipped page, style or script points off the bridge."""
+    static = importlib.resources.files("cris_connect.console").joinpath("static")
+    for name in ("index.html", "console.css", "console.js"):
+        text = static.joinpath(name).read_text()
+        for reference in ("http://", "https://", "//cdn", "@import", "innerHTML"):
+            assert reference not in text, (name, reference)
 
 
 # Serving

@@ -104,7 +104,9 @@ function render(s) {
   renderCommands(s.commands, s.counts);
   $("simulator").hidden = !s.console.simulator;
   $("send-panel").hidden = !s.console.send_panel;
+  document.body.classList.toggle("wide", !s.console.simulator && !s.console.send_panel);
   document.body.dataset.seq = s.seq;
+  tickUptime();
 }
 
 function tickUptime() {
@@ -156,7 +158,8 @@ function logMessage(listId, message) {
   const item = document.createElement("li");
   item.dataset.command = String(message.command || "");
   const time = document.createElement("time");
-  time.textContent = new Date().toLocaleTimeString();
+  time.textContent = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit",
+                                                         hour12: false });
   item.append(time, document.createTextNode(shown(message)));
   const list = $(listId);
   list.append(item);
