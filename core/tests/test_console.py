@@ -97,6 +97,7 @@ def test_the_demo_turns_the_console_and_simulator_on() -> None:
     config = demo.with_console(Config(server=ServerConfig(plain=True, port=0)))
     assert config.console.enabled and config.console.simulator and config.console.port == 0
     assert demo.with_console(Config(server=ServerConfig(plain=True))).console.port == 9997
+    assert demo.with_console(Config(server=ServerConfig(plain=True, port=9000))).console.port == 8999
 
 
 # Activity

@@ -217,3 +217,22 @@ async def test_send_panel_reaches_cris(tls: certs.CertBundle, page: Page) -> Non
         [sent, cleared] = await recorder.wait_for("on_sent", 2)
         assert [sent["message"].command, cleared["message"].command] == ["DISPLAY", "CLEAR"]
 
+
+
+async def test_the_demo_console_works_over_plain_http(page: Page) -> None:
+    """`cris-connect demo`: ws:// and http:// on loopback, console and simulator on."""
+    from cris_connect import demo
+
+    recorder = Recorder()
+    config = demo.with_console(Config(server=ServerConfig(plain=True, port=0), plugins=PluginsConfig(enabled=[])))
+    async with Bridge(config, plugins=[recorder]) as bridge:
+        assert bridge.console is not None and bridge.console.url.startswith("http://localhost:")
+        await page.navigate(bridge.console.url)
+        await page.click("#sim-connect")
+        await page.wait_for("document.getElementById('sim-state').dataset.state === 'open'",
+                            what="the simulator to connect over ws://")
+        await page.click("#sim-login")
+        await page.click("#sim-open")
+        await recorder.wait_for("on_event")
+        assert recorder.commands() == ["LOGIN", "EVENT"]
+        assert "(plain ws://, no TLS)" in await page.text("#tls")

@@ -60,9 +60,10 @@ class Narrator:
 
 
 def with_console(config: Config) -> Config:
-    """The demo's config: the console on, with its simulator (on a free port if the bridge's is)."""
-    console = attrs.evolve(config.console, enabled=True, simulator=True,
-                           port=0 if config.server.port == 0 else config.console.port)
+    """The demo's config: the console on, with its simulator, on the port below the bridge's
+    (9997 for 9998, so `demo --port` moves both), or on a free one when the bridge's is."""
+    port = config.server.port - 1 if config.server.port > 1025 else 0
+    console = attrs.evolve(config.console, enabled=True, simulator=True, port=port)
     return attrs.evolve(config, console=console)
 
 
