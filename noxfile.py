@@ -35,6 +35,15 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+@nox.parametrize("adapter", PLUGINS)
+def adapter(session: nox.Session, adapter: str) -> None:
+    """One adapter with only core and the SDK beside it: catches undeclared dependencies."""
+    sdk = ["sdk"] if (ROOT / "sdk" / "pyproject.toml").exists() else []
+    session.install(*_editable("core", *sdk, adapter), *TEST_TOOLS)
+    session.run("pytest", adapter, *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")

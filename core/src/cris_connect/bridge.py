@@ -47,7 +47,6 @@ from cris_connect.messages import (
 from cris_connect.server import Server
 from cris_connect.session import RateLimit, Session
 from cris_connect.studies import StudyDirectory
-from cris_connect.tls import server_context
 
 if TYPE_CHECKING:
     from cris_connect.console.server import Console
@@ -223,7 +222,13 @@ class Bridge:
                 mailbox_size=self.config.plugins.mailbox_size,
             )
             self.runners[name].on_handled = self._handled
-        ssl_context = None if self.config.server.plain else server_context(self.config.server)
+        ssl_context = None
+        if not self.config.server.plain:
+            # Imported here: certificate checks load `cryptography` (~10 MB, ~25 ms), which a
+            # plain ws:// bridge (tests, embedding, the demo) never needs.
+            from cris_connect.tls import server_context
+
+            ssl_context = server_context(self.config.server)
         self._server = Server(
             self.config.server, self._run_session, ssl_context=ssl_context, health=self.health,
             session_count=lambda: len(self._sessions), version=__version__,
