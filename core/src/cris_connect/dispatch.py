@@ -10,8 +10,8 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -19,9 +19,6 @@ import attrs
 import pluggy
 
 from cris_connect.config import ConfigError
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 
 class StartupFailed(RuntimeError):
