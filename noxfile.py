@@ -13,8 +13,10 @@ ROOT = Path(__file__).parent
 PLUGINS = sorted(str(p.parent) for p in ROOT.glob("plugins/*/pyproject.toml"))
 EXAMPLES = sorted(str(p.parent) for p in ROOT.glob("examples/*/pyproject.toml"))
 # pydicom/pynetdicom/httpx: tests/support makes studies, runs a storage SCP and talks to Orthanc.
+# prometheus-client: the console's /metrics (core's optional `metrics` extra) is tested too.
 TEST_TOOLS = [
     "pytest>=8", "hypothesis>=6.100", "trio>=0.26", "pydicom>=2.4", "pynetdicom>=2.1", "httpx>=0.27",
+    "prometheus-client>=0.20",
 ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -37,6 +37,8 @@ class Delivery:
     kwargs: Mapping[str, Any]
     #: What happened, for log lines: "EVENT from session 3".
     what: str
+    #: `time.perf_counter()` when it happened: dispatch latency is measured from here.
+    created: float = attrs.field(factory=time.perf_counter, eq=False)
 
 
 class PluginRunner:
@@ -62,6 +64,8 @@ class PluginRunner:
         self.failures = 0
         self.scope = anyio.CancelScope()
         self.finished = anyio.Event()
+        #: Told (plugin name, delivery, seconds since it happened) after each delivery's hooks ran.
+        self.on_handled: Callable[[str, Delivery, float], None] | None = None
 
     def implements(self, hook: str) -> bool:
         return hook in self.callers
@@ -143,6 +147,8 @@ class PluginRunner:
                 called = True
         if called:
             self.delivered += 1
+            if self.on_handled is not None:
+                self.on_handled(self.name, delivery, time.perf_counter() - delivery.created)
 
     async def _call_one(self, hook: str, caller: pluggy.HookCaller, delivery: Delivery) -> None:
         try:
