@@ -13,7 +13,11 @@ ROOT = Path(__file__).parent
 PLUGINS = sorted(str(p.parent) for p in ROOT.glob("plugins/*/pyproject.toml"))
 EXAMPLES = sorted(str(p.parent) for p in ROOT.glob("examples/*/pyproject.toml"))
 # pydicom/pynetdicom/httpx: tests/support makes studies, runs a storage SCP and talks to Orthanc.
-TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100", "trio>=0.26", "pydicom>=2.4", "pynetdicom>=2.1", "httpx>=0.27"]
+# prometheus-client: the console's /metrics (core's optional `metrics` extra) is tested too.
+TEST_TOOLS = [
+    "pytest>=8", "hypothesis>=6.100", "trio>=0.26", "pydicom>=2.4", "pynetdicom>=2.1", "httpx>=0.27",
+    "prometheus-client>=0.20",
+]
 
 
 def _editable(*paths: str) -> list[str]:
@@ -49,9 +53,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the core (and the SDK when present)."""
-    session.install("mypy", *_editable("core"), "trio")
-    session.run("mypy", "core/src/cris_connect")
+    """mypy --strict on the core and the SDK."""
+    session.install("mypy", *_editable("core", "sdk"), "trio", "pytest")
+    session.run("mypy", "core/src/cris_connect", "sdk/src/cris_connect_sdk")
 
 
 @nox.session

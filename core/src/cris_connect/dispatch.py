@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -37,6 +37,8 @@ class Delivery:
     kwargs: Mapping[str, Any]
     #: What happened, for log lines: "EVENT from session 3".
     what: str
+    #: `time.perf_counter()` when it happened: dispatch latency is measured from here.
+    created: float = attrs.field(factory=time.perf_counter, eq=False)
 
 
 class PluginRunner:
@@ -62,6 +64,8 @@ class PluginRunner:
         self.failures = 0
         self.scope = anyio.CancelScope()
         self.finished = anyio.Event()
+        #: Told (plugin name, delivery, seconds since it happened) after each delivery's hooks ran.
+        self.on_handled: Callable[[str, Delivery, float], None] | None = None
 
     def implements(self, hook: str) -> bool:
         return hook in self.callers
@@ -143,22 +147,25 @@ class PluginRunner:
                 called = True
         if called:
             self.delivered += 1
+            if self.on_handled is not None:
+                self.on_handled(self.name, delivery, time.perf_counter() - delivery.created)
 
     async def _call_one(self, hook: str, caller: pluggy.HookCaller, delivery: Delivery) -> None:
         try:
-            with anyio.fail_after(self.hook_timeout):
-                started = time.perf_counter()
-                results = caller(**delivery.kwargs)
-                blocked = time.perf_counter() - started
-                if blocked > BLOCKING_THRESHOLD:
-                    self.log.warning(
-                        "plugin %s: %s blocked the event loop for %.2f s on %s; move blocking work "
-                        "to anyio.to_thread.run_sync",
-                        self.name, hook, blocked, delivery.what,
-                    )
-                for result in results:
-                    if inspect.isawaitable(result):
-                        await result
+            started = time.perf_counter()
+            results = caller(**delivery.kwargs)
+            blocked = time.perf_counter() - started
+            if blocked > BLOCKING_THRESHOLD:
+                self.log.warning(
+                    "plugin %s: %s blocked the event loop for %.2f s on %s; move blocking work "
+                    "to anyio.to_thread.run_sync",
+                    self.name, hook, blocked, delivery.what,
+                )
+            awaitables = [result for result in results if inspect.isawaitable(result)]
+            if awaitables:  # a sync hook cannot be cancelled: only async ones get the deadline
+                with anyio.fail_after(self.hook_timeout):
+                    for awaitable in awaitables:
+                        await awaitable
         except TimeoutError:
             self.failures += 1
             self.log.error(
