@@ -26,6 +26,7 @@ from cris_connect import Bridge, Config, ServerConfig, client, codec
 from cris_connect.config import PluginsConfig
 from cris_connect.messages import PacsCommand, UnknownCommand
 from cris_connect_ohif import CdpConnection, Navigation, OhifAdapter, OhifPlugin
+from tests.support.polling import wait_until
 
 # A stand-in for OHIF and its archive
 
@@ -181,10 +182,18 @@ async def wait_for(condition: Any, *, timeout: float, what: str, interval: float
 def reset_tabs(debug_url: str) -> None:
     """Close every tab but one blank one, so each test starts with no OHIF tab open."""
     base = debug_url.rstrip("/")
-    pages = [t for t in httpx.get(f"{base}/json/list", timeout=5).json() if t.get("type") == "page"]
-    httpx.put(f"{base}/json/new?about:blank", timeout=5).raise_for_status()
-    for page in pages:
-        httpx.get(f"{base}/json/close/{page['id']}", timeout=5)
+
+    def pages() -> list[str]:
+        targets = httpx.get(f"{base}/json/list", timeout=5, trust_env=False).json()
+        return [t["id"] for t in targets if t.get("type") == "page"]
+
+    old = pages()
+    response = httpx.put(f"{base}/json/new?about:blank", timeout=5, trust_env=False)
+    response.raise_for_status()
+    for target_id in old:
+        httpx.get(f"{base}/json/close/{target_id}", timeout=5, trust_env=False)
+    # Closing is asynchronous: wait until /json/list shows only the new tab.
+    wait_until(lambda: pages() == [response.json()["id"]], timeout=10, what="the old tabs to close")
 
 
 async def tab_url(adapter: OhifAdapter) -> str | None:

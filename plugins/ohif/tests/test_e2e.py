@@ -1,4 +1,4 @@
-"""End to end: CRIS (a real WebSocket client) -> bridge -> OHIF in headless Chromium -> Orthanc.
+"""End to end: CRIS (the SDK's CRIS Reporting simulator) -> bridge -> OHIF in headless Chromium -> Orthanc.
 
 Real components: Orthanc with its DICOMweb plugin holding pydicom-made studies; the OHIF viewer
 from npm served by nginx at its root, with `/dicom-web/` proxied to Orthanc; headless Chromium
@@ -18,8 +18,8 @@ import pytest
 from cris_connect import Display
 from cris_connect.plugins import installed
 from cris_connect_ohif import study_instance_uids
+from cris_connect_sdk.simulator import CrisReporting
 from plugins.ohif.tests.helpers import (
-    cris_client,
     open_in_viewer,
     page,
     rendered,
@@ -112,12 +112,12 @@ async def test_cris_and_ohif_follow_each_other(adapters: str, archive: Any, view
                 "command_timeout": 9.0}
 
     async with running_bridge(settings, others=others, hook_timeout=12.0) as (bridge, adapter), \
-            cris_client(bridge) as cris:
+            CrisReporting(bridge.url) as cris:
         assert bool(bridge.studies.providers) == bool(others)
         await adapter.wait_watching(10)
 
         # CRIS opens report A: the OHIF tab shows study A, rendered.
-        await cris.send("EVENT", accession=[a.accession_number], examCode="CTHEAD")
+        await cris.open_report(a.accession_number, exam_code="CTHEAD")
         navigation = await settled(adapter, 1, timeout=30)
         assert navigation.outcome == "shown", navigation
         assert study_instance_uids(await tab_url(adapter) or "") == (a.study_instance_uid,)
@@ -128,8 +128,7 @@ async def test_cris_and_ohif_follow_each_other(adapters: str, archive: Any, view
             await screenshot(tab, f"ohif-e2e-{adapters}-{anyio_backend}-study-a")
 
             # CRIS saves the report (COMMIT, RELEASE): the tab returns to the study list.
-            await cris.send("COMMIT", accession=[a.accession_number])
-            await cris.send("RELEASE", accession=[a.accession_number])
+            await cris.save_report(a.accession_number)  # COMMIT, RELEASE
             assert (await settled(adapter, 2, timeout=30)).outcome == "shown"
             assert await tab_url(adapter) == f"{viewer.base_url}/"
 
@@ -144,17 +143,17 @@ async def test_cris_and_ohif_follow_each_other(adapters: str, archive: Any, view
 
             # The radiologist opens study B in OHIF: CRIS is asked to display report B.
             await open_in_viewer(tab, b.study_instance_uid)
-            assert await cris.expect(timeout=15) == Display(accession=[b.accession_number])
+            await cris.expect(Display, accession=[b.accession_number], timeout=15)
             await wait_for(lambda: rendered(tab, b.study_instance_uid, IMAGES), timeout=RENDER_TIMEOUT,
                            what="OHIF to render study B")
             await screenshot(tab, f"ohif-e2e-{adapters}-{anyio_backend}-study-b")
 
             # CRIS opens report B as asked: OHIF already shows it, nothing is reloaded or echoed ...
-            await cris.send("EVENT", accession=[b.accession_number])
+            await cris.open_report(b.accession_number)
             assert (await settled(adapter, 3, timeout=30)).outcome == "already shown"
             # ... and the next thing CRIS hears is the radiologist's next study: nothing came between.
             await open_in_viewer(tab, a.study_instance_uid)
-            assert await cris.expect(timeout=15) == Display(accession=[a.accession_number])
+            await cris.expect(Display, accession=[a.accession_number], timeout=15)
         assert cris.received == [Display(accession=[b.accession_number]),
                                  Display(accession=[a.accession_number])]
         assert len(adapter.navigations) == 3
