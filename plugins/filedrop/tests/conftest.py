@@ -13,10 +13,10 @@ from typing import Any
 
 import anyio
 import pytest
+
 from cris_connect import Bridge, Config, ServerConfig
 from cris_connect.client import connect
 from cris_connect.config import LoggingConfig, PluginsConfig
-
 from cris_connect_filedrop import FileDrop
 
 Condition = Callable[[], object]

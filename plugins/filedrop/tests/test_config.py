@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from cris_connect import Bridge, ConfigError
 from cris_connect.config import from_mapping, structure
-
 from cris_connect_filedrop.config import FiledropConfig
 
 

@@ -101,8 +101,9 @@ def render_keyvalue(item: Received) -> str:
         value = getattr(message, attribute)
         if isinstance(value, tuple):
             value = ",".join(value)
+        value = _one_line(value or "")
         if value:
-            lines.append(f"{key}={_one_line(value)}")
+            lines.append(f"{key}={value}")
     lines.append(f"SESSION={item.session}")
     lines.append(f"RECEIVED={item.received_text}")
     return "\n".join(lines) + "\n"
@@ -141,7 +142,7 @@ def parse_command_file(text: str) -> PacsCommand:
     if not stripped:
         raise CommandFileError("the file is empty; write a command such as {\"command\": \"CLEAR\"}")
     if stripped[0] in "{[":
-        message = _decode(stripped)
+        message = _decode(text)  # unstripped: line and column numbers match the file
     else:
         message = _decode(json.dumps(parse_keyvalue(stripped)))
     if isinstance(message, UnknownCommand):
