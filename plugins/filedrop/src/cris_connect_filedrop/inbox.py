@@ -196,6 +196,7 @@ class InboxReader:
     async def _send(self, message: PacsCommand, name: str) -> str | None:
         """None when CRIS got it; otherwise why not, as one sentence."""
         if not self.bridge.sessions and self.session_wait > 0:
+            log.info("inbox: %s waits up to %g s for a CRIS Reporting session", name, self.session_wait)
             with anyio.move_on_after(self.session_wait):
                 while not self.bridge.sessions:
                     await self._session_opened.wait()
@@ -215,10 +216,11 @@ class InboxReader:
         return None
 
     async def _done(self, path: Path, message: PacsCommand, deleted: bool) -> None:
-        self.sent += 1
         what = describe(message, show_identifiers=self.show_identifiers)
+        # Counted once the file is out of the inbox, so a count tells a watcher the name is free.
         if deleted:
             log.info("inbox: %s sent to CRIS (%s); file deleted as it held a password", path.name, what)
+            self.sent += 1
             return
         try:
             await anyio.to_thread.run_sync(move_without_overwrite, path, self.done)
@@ -226,11 +228,11 @@ class InboxReader:
             self._stuck.add(path.name)
             log.error("inbox: %s sent to CRIS (%s) but cannot be moved to %s (%s); it stays and is "
                       "not sent again", path.name, what, self.done, exc.strerror or exc)
-            return
-        log.info("inbox: %s sent to CRIS (%s)", path.name, what)
+        else:
+            log.info("inbox: %s sent to CRIS (%s)", path.name, what)
+        self.sent += 1
 
     async def _refuse(self, path: Path, reason: str, *, holds_password: bool) -> None:
-        self.refused += 1
         if holds_password:
             reason += " (the file held a password, so it was deleted)"
         where = self.failed / path.name
@@ -244,8 +246,9 @@ class InboxReader:
             self._stuck.add(path.name)
             log.error("inbox: %s refused (%s) but cannot be filed in %s (%s); it stays and is not "
                       "read again", path.name, reason, self.failed, exc.strerror or exc)
-            return
-        log.warning("inbox: %s refused: %s", path.name, reason)
+        else:
+            log.warning("inbox: %s refused: %s", path.name, reason)
+        self.refused += 1
 
 
 def _read_small(path: Path) -> bytes | None:
