@@ -127,6 +127,10 @@ class InboxReader:
                 log.error("inbox %s cannot be read (%s); will keep trying", self.folder,
                           exc.strerror or exc)
                 self._scan_failing = True
+            if isinstance(exc, FileNotFoundError):  # cleaned away: make it again for the next scan
+                await anyio.to_thread.run_sync(_make_folders, (self.folder, self.done, self.failed))
+                # The watcher watched the old folder; the new one reports nothing to it.
+                self.watch.fall_back_to_polling("the folder was removed and made again")
             return False
         if self._scan_failing:
             log.warning("inbox %s can be read again", self.folder)
@@ -256,6 +260,14 @@ def _read_small(path: Path) -> bytes | None:
     with open(path, "rb") as file:
         data = file.read(MAX_FILE_SIZE + 1)
     return None if len(data) > MAX_FILE_SIZE else data
+
+
+def _make_folders(folders: tuple[Path, ...]) -> None:
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return  # reported by the scan that found the inbox missing
 
 
 def _delete(path: Path) -> bool:

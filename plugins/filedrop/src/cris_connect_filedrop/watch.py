@@ -93,6 +93,13 @@ class FolderWatch:
             self.polling = True
             self._changed.set()
 
+    def fall_back_to_polling(self, why: str) -> None:
+        """Stop trusting events (the watched folder was replaced, say); scan on a timer instead."""
+        if not self.polling:
+            log.warning("inbox %s: %s; polling every %g s from now on", self.folder, why, self.poll_interval)
+            self.polling = True
+            self._stop.set()
+
     async def wait(self, at_most: float) -> None:
         """Until the folder changes, or `at_most` seconds."""
         with anyio.move_on_after(at_most):
