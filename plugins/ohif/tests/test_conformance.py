@@ -10,4 +10,4 @@ class TestOhifConformance(AdapterConformance):
     plugin_name = "ohif"
     example_config = {"url": "http://127.0.0.1:9", "cdp_url": "http://127.0.0.1:9"}
     broken_config = {"show": "hologram"}
-    broken_config_key = "plugins.ohif"
+    broken_config_key = "plugins.ohif.show"
