@@ -1,9 +1,10 @@
 """What went through the bridge lately: the last commands both ways, counters, dispatch latency.
 
-The bridge tells `Activity` about every command received, refused and sent. Entries hold a log-safe
-summary (`masking.describe`, identifiers always masked, passwords never) rather than the message,
-so the console cannot show more than a log line would. `seq` grows on every change, and
-`wait_changed` lets the console's status endpoint answer as soon as something happens.
+The bridge tells `Activity` about every command received, refused and sent. An entry shows only a
+log-safe summary (`masking.describe`, identifiers always masked, passwords never), so the console
+cannot show more than a log line would; it is made when the console asks, not on the hot path.
+`seq` grows on every change, and `wait_changed` lets the console's status endpoint answer as soon
+as something happens.
 """
 
 from __future__ import annotations
@@ -35,9 +36,14 @@ class Entry:
     at: float
     direction: Direction
     command: str
-    #: `EVENT accession=RX1 examCode=CT nhs=*******919`; for a refused frame, why it was refused.
-    summary: str
     sessions: tuple[int, ...]
+    #: The message itself (never shown), or for a refused frame the masked reason.
+    subject: object = attrs.field(repr=False)
+
+    @property
+    def summary(self) -> str:
+        """`EVENT accession=RX1 examCode=CT nhs=*******919`; for a refused frame, why."""
+        return self.subject if isinstance(self.subject, str) else describe(self.subject)
 
 
 @attrs.define
@@ -88,6 +94,7 @@ class Activity:
         self.latency: dict[str, Histogram] = {}
         self.seq = 0
         self._changed = anyio.Event()
+        self._waiters = 0
 
     # Told by the bridge
 
@@ -109,16 +116,21 @@ class Activity:
     def changed(self) -> None:
         """Something the console shows changed (a session came or went, a plugin's counters)."""
         self.seq += 1
-        event, self._changed = self._changed, anyio.Event()
-        event.set()
+        if self._waiters:  # a fresh event per change only when a console request waits on it
+            event, self._changed = self._changed, anyio.Event()
+            event.set()
 
     # Read by the console
 
     async def wait_changed(self, after: int, timeout: float) -> None:
         """Return once `seq` is beyond `after`, or after `timeout` seconds."""
-        with anyio.move_on_after(timeout):
-            while self.seq <= after:
-                await self._changed.wait()
+        self._waiters += 1
+        try:
+            with anyio.move_on_after(timeout):
+                while self.seq <= after:
+                    await self._changed.wait()
+        finally:
+            self._waiters -= 1
 
     def _add(self, direction: Direction, message: object, sessions: tuple[int, ...],
              summary: str | None = None) -> None:
@@ -126,8 +138,7 @@ class Activity:
         self.counts[(direction, command)] += 1
         self.changed()
         self.entries.append(Entry(
-            seq=self.seq, at=time.time(), direction=direction, command=command,
-            # Always masked: the console is a screen on a ward, whatever the logs are allowed.
-            summary=summary if summary is not None else describe(message),
-            sessions=sessions,
+            seq=self.seq, at=time.time(), direction=direction, command=command, sessions=sessions,
+            # Always masked when shown: the console is a screen on a ward, whatever the logs allow.
+            subject=summary if summary is not None else message,
         ))
