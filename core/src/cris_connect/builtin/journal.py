@@ -289,11 +289,12 @@ def doctor_checks(config: JournalConfig) -> list[Check]:
     path = config.path
     folder = path.parent
     existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return [Check("journal folder writable", False, f"{existing} is a file, not a folder",
+                      "set [plugins.journal] path to a file in a folder")]
     if existing is None or not os.access(existing, os.W_OK | os.X_OK):
-        return [Check("journal folder writable", False, f"{folder} cannot be created or written",
-                      f"create {folder} writable by this user, or set [plugins.journal] path")]
-    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
-        return [Check("journal folder writable", False, f"{folder} is not writable by this user",
+        where = folder if existing == folder else existing
+        return [Check("journal folder writable", False, f"{where} is not writable by this user",
                       "fix its permissions, or set [plugins.journal] path")]
     checks = [Check("journal folder writable", True, f"{path} can be appended to")]
     if path.exists():
