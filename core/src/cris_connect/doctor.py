@@ -211,7 +211,7 @@ def check_origins(server: ServerConfig) -> Check:
     if "*" in server.allowed_origins:
         return Check(name, False, 'server.allowed_origins has "*": any web page the radiologist opens can '
                                   "connect and read what CRIS sends",
-                     'list only CRIS Reporting\'s origin, e.g. ["https://cris.example.nhs.uk"]')
+                     'set server.allowed_origins to CRIS Reporting\'s origin only, e.g. ["https://cris.example.nhs.uk"]')
     if not server.allowed_origins:
         return Check(name, False, "server.allowed_origins is empty: CRIS Reporting in a browser is refused",
                      'set server.allowed_origins = ["https://<your CRIS Reporting address>"]')
