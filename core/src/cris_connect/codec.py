@@ -39,7 +39,14 @@ class InvalidMessage(ValueError):
     """A message that must not be sent to CRIS; the text says which field to fix."""
 
 
+#: Fields whose value never appears in an error message (and so never in a log or the journal).
+_HIDDEN_FIELDS = frozenset({"password", "nhs", "chi"})
+
+
 def _describe(value: object) -> str:
+    # An array or object may carry anything - a password under any name - so only its kind is shown.
+    if isinstance(value, (list, dict)):
+        return _json_kind(value)
     text = json.dumps(value) if _is_json(value) else repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -109,6 +116,8 @@ def _explain(command: str, exc: Exception) -> str:
         problem, _, where = line.rpartition(" @ ")
         attribute = where.lstrip(".").split("[")[0].split(".")[0] or "?"
         field = WIRE_NAMES.get(attribute, attribute)
+        if attribute in _HIDDEN_FIELDS:  # a password or an NHS number of the wrong type is still one
+            problem = problem.split(", got ", 1)[0] + " (value not shown)"
         problems.append(f"field {field!r}: {problem}")
     return f"{command}: " + "; ".join(problems)
 
@@ -121,6 +130,7 @@ def _format_problem(exc: BaseException, _: type | None) -> str:
 
 def _json_kind(value: object) -> str:
     return {
+        dict: "an object",
         list: "an array",
         str: "a string",
         bool: "a boolean",
