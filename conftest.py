@@ -13,7 +13,17 @@ import os
 import pytest
 
 # Real components (Orthanc, storage SCP, OHIF on nginx, Chromium) for every test directory.
-pytest_plugins = ["tests.support.fixtures"]
+# Imported, not `pytest_plugins`: pytest refuses that when this conftest is not the rootdir's
+# (the SDK's conformance run collects from below it with another rootdir).
+from tests.support.fixtures import (  # noqa: F401
+    chromium,
+    ohif_dist,
+    ohif_server,
+    ohif_viewer,
+    orthanc,
+    orthanc_factory,
+    storage_scp,
+)
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -13,7 +13,11 @@ ROOT = Path(__file__).parent
 PLUGINS = sorted(str(p.parent) for p in ROOT.glob("plugins/*/pyproject.toml"))
 EXAMPLES = sorted(str(p.parent) for p in ROOT.glob("examples/*/pyproject.toml"))
 # pydicom/pynetdicom/httpx: tests/support makes studies, runs a storage SCP and talks to Orthanc.
-TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100", "trio>=0.26", "pydicom>=2.4", "pynetdicom>=2.1", "httpx>=0.27"]
+# prometheus-client: the console's /metrics (core's optional `metrics` extra) is tested too.
+TEST_TOOLS = [
+    "pytest>=8", "hypothesis>=6.100", "trio>=0.26", "pydicom>=2.4", "pynetdicom>=2.1", "httpx>=0.27",
+    "prometheus-client>=0.20",
+]
 
 
 def _editable(*paths: str) -> list[str]:
@@ -33,6 +37,15 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+@nox.parametrize("adapter", PLUGINS)
+def adapter(session: nox.Session, adapter: str) -> None:
+    """One adapter with only core and the SDK beside it: catches undeclared dependencies."""
+    sdk = ["sdk"] if (ROOT / "sdk" / "pyproject.toml").exists() else []
+    session.install(*_editable("core", *sdk, adapter), *TEST_TOOLS)
+    session.run("pytest", adapter, *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")
@@ -40,9 +53,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the core (and the SDK when present)."""
-    session.install("mypy", *_editable("core"), "trio")
-    session.run("mypy", "core/src/cris_connect")
+    """mypy --strict on the core and the SDK."""
+    session.install("mypy", *_editable("core", "sdk"), "trio", "pytest")
+    session.run("mypy", "core/src/cris_connect", "sdk/src/cris_connect_sdk")
 
 
 @nox.session

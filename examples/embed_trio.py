@@ -1,4 +1,4 @@
-"""Embedding cris-connect in a trio program: the bridge is one task among the program's own.
+"""Embedding cris-connect in a trio program: the same plugin as in embed_asyncio.py, another loop.
 
 Run: python examples/embed_trio.py [--once]
 With --once it connects a CRIS client of its own, shows the round trip and exits.
@@ -10,22 +10,10 @@ import json
 import sys
 
 import trio
+from embed_asyncio import ShowImages  # the plugin does not care which loop runs it
 
-from cris_connect import Bridge, Config, Display, ServerConfig, hookimpl
+from cris_connect import Bridge, Config, ServerConfig
 from cris_connect.client import connect
-
-
-class ShowImages:
-    """Answers every EVENT with a DISPLAY, the way a viewer integration confirms a report."""
-
-    @hookimpl
-    def bridge_started(self, bridge: Bridge) -> None:
-        self.bridge = bridge
-
-    @hookimpl
-    async def on_event(self, message, session) -> None:  # type: ignore[no-untyped-def]
-        print(f"CRIS opened {', '.join(message.accession)}; the program's own code runs here")
-        await self.bridge.send(Display(accession=message.accession), to=session)
 
 
 async def main(once: bool) -> None:

@@ -135,6 +135,20 @@ def test_passwords_and_identifiers_never_appear_in_repr() -> None:
     assert "*******919" in text
 
 
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        ('{"command":"LOGIN","password":["hunter2"]}', "LOGIN: field 'password': expected a string, got an array"),
+        ('{"command":"EVENT","nhs":9434765919}', "EVENT: field 'nhs': expected a string, got a number"),
+        ('{"command":"EVENT","chi":{"v":"0101011234"}}', "EVENT: field 'chi': expected a string, got an object"),
+    ],
+)
+def test_errors_never_echo_passwords_or_patient_identifiers(frame: str, expected: str) -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode(frame)
+    assert str(caught.value) == expected
+
+
 def test_each_converter_is_independent() -> None:
     # lsprotocol's rule: a factory, not a shared global that one caller could reconfigure.
     assert codec.make_converter() is not codec.make_converter()

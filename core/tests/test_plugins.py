@@ -249,3 +249,29 @@ async def test_the_log_plugin_masks_identifiers_and_never_shows_passwords(logs) 
     assert "EVENT accession=RX1 nhs=*******919 chi=*******234 password=***" in text
     assert "LOGIN username=jsmith password=***" in text
     assert "hunter2" not in text and "9434765919" not in text and "0101011234" not in text
+
+
+async def test_a_plugin_that_fails_to_start_stops_start_up_with_its_name() -> None:
+    from cris_connect.dispatch import StartupFailed
+
+    class NoFolder:
+        name = "nofolder"
+
+        @hookimpl
+        def bridge_started(self, bridge):
+            raise OSError("outbox C:/PACS/in is not writable")
+
+    with pytest.raises(StartupFailed, match="plugin nofolder failed to start: OSError: outbox C:/PACS/in"):
+        async with Bridge(plain_config(), plugins=[Recorder(), NoFolder()]):
+            pass
+
+
+async def test_an_entry_point_naming_a_class_gets_an_instance_per_bridge(monkeypatch) -> None:
+    entry_point = importlib.metadata.EntryPoint(name="rec", value="core.tests.recorder:Recorder",
+                                                group="cris_connect")
+    monkeypatch.setattr(plugin_loading, "installed", lambda: {"rec": entry_point})
+    config = Config(server=ServerConfig(plain=True, port=0), plugins=PluginsConfig(enabled=["rec"]))
+    async with Bridge(config) as first, Bridge(config) as second:
+        one, two = first.runners["rec"].plugin, second.runners["rec"].plugin
+        assert isinstance(one, Recorder) and isinstance(two, Recorder) and one is not two
+        assert one.bridge is first and two.bridge is second

@@ -194,3 +194,36 @@ async def test_answered_pings_keep_the_session(start_bridge) -> None:
             assert recorder.hooks("session_closed") == []
             await send_json(ws, GOOD)
             await recorder.wait_for("on_event")
+
+
+async def test_client_pings_crossing_server_writes_never_collide(start_bridge) -> None:
+    """The reader answers pings while other tasks write: all writes share one lock.
+
+    Before that, a pong written by the receive loop while `bridge.send` (or the keepalive ping)
+    was writing the same stream failed with BusyResourceError and closed the session with 1011.
+    """
+    recorder = Recorder()
+    async with start_bridge(plugins=[recorder], ping_interval=0.005, ping_timeout=5) as bridge:
+        async with cris(bridge.url) as ws:
+            await recorder.wait_for("session_opened")
+
+            async def ping_a_lot() -> None:
+                for _ in range(200):
+                    pong = await ws.ping()
+                    with anyio.fail_after(5):  # an asyncio future, or a trio event
+                        await (pong.wait() if hasattr(pong, "wait") else pong)
+
+            received: list[str] = []
+
+            async def read_all() -> None:  # keep reading, as CRIS does, so pongs get through
+                for _ in range(200):
+                    received.append((await recv_json(ws))["accession"][0])
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ping_a_lot)
+                tg.start_soon(read_all)
+                for n in range(200):
+                    await bridge.send(Display(accession=[f"RX{n}"]))
+            assert received == [f"RX{n}" for n in range(200)]
+        [closed] = await recorder.wait_for("session_closed")
+        assert closed["reason"] == "close code 1000"

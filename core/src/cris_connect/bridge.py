@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -28,6 +29,7 @@ from cris_connect import plugins as plugin_loading
 from cris_connect.__about__ import __version__
 from cris_connect.config import Config
 from cris_connect.connection import Connection, ConnectionClosed
+from cris_connect.console.activity import Activity
 from cris_connect.context import Context
 from cris_connect.dispatch import Delivery, PluginRunner
 from cris_connect.messages import (
@@ -45,7 +47,9 @@ from cris_connect.messages import (
 from cris_connect.server import Server
 from cris_connect.session import RateLimit, Session
 from cris_connect.studies import StudyDirectory
-from cris_connect.tls import server_context
+
+if TYPE_CHECKING:
+    from cris_connect.console.server import Console
 
 log = logging.getLogger("cris_connect.bridge")
 
@@ -94,6 +98,9 @@ class Bridge:
         self._closing = False
         self._closed = anyio.Event()
         self.started_at: float | None = None
+        #: The last commands both ways and counters, for the console and /metrics.
+        self.activity = Activity()
+        self.console: Console | None = None
         #: accession -> studies, published by archive adapters for viewer adapters.
         self.studies = StudyDirectory(
             on_publish=lambda lookup: self._deliver(
@@ -159,6 +166,7 @@ class Bridge:
                 for session in targets:
                     tg.start_soon(send_one, session)
         if reached:
+            self.activity.sent(message, (session.id for session in reached))
             self._deliver(("on_sent",), {"message": message, "sessions": tuple(reached)},
                           f"{message.command} to {len(reached)} session(s)")
         elif to is not None or targets:
@@ -213,7 +221,14 @@ class Bridge:
                 hook_timeout=self.config.plugins.hook_timeout,
                 mailbox_size=self.config.plugins.mailbox_size,
             )
-        ssl_context = None if self.config.server.plain else server_context(self.config.server)
+            self.runners[name].on_handled = self._handled
+        ssl_context = None
+        if not self.config.server.plain:
+            # Imported here: certificate checks load `cryptography` (~10 MB, ~25 ms), which a
+            # plain ws:// bridge (tests, embedding, the demo) never needs.
+            from cris_connect.tls import server_context
+
+            ssl_context = server_context(self.config.server)
         self._server = Server(
             self.config.server, self._run_session, ssl_context=ssl_context, health=self.health,
             session_count=lambda: len(self._sessions), version=__version__,
@@ -226,12 +241,27 @@ class Bridge:
                                    "bridge start-up")
                 await self._task_group.start(runner.run, started, name=f"plugin {name}")
             await self._task_group.start(self._serve)
+            if self.config.console.enabled:
+                await self._start_console(ssl_context)
         except BaseException as exc:
             await self._abort(exc)
             raise
         self.started_at = time.monotonic()
         log.info("listening on %s (plugins: %s)", self.url, ", ".join(self.runners) or "none")
         return self
+
+    async def _start_console(self, ssl_context: ssl.SSLContext | None) -> None:
+        from cris_connect.console.server import Console
+
+        assert self._task_group is not None and self._server is not None
+        self.console = Console(self, self.config.console, ssl_context)
+        await self._task_group.start(self.console.run, name="console")
+        if self.config.console.simulator:  # its page is a CRIS client: let its origin connect
+            self._server.extra_origins |= self.console.origins
+
+    def _handled(self, plugin: str, delivery: Delivery, seconds: float) -> None:
+        # A command from CRIS comes with the session's context; other deliveries do not.
+        self.activity.handled(plugin, seconds, command="context" in delivery.kwargs)
 
     async def _serve(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         """Accept until shutdown, then wait for every session's handler to end."""
@@ -261,6 +291,8 @@ class Bridge:
         try:
             if self._server is not None:
                 self._server.stop_accepting()
+            if self.console is not None:
+                self.console.stop()
             async with anyio.create_task_group() as tg:
                 for session in self.sessions:
                     tg.start_soon(session.connection.close, 1001, "cris-connect is shutting down")
@@ -311,6 +343,7 @@ class Bridge:
                           secure=secure, rate=RateLimit(self.config.server.max_messages_per_second))
         session.last_received = anyio.current_time()
         self._sessions[session.id] = session
+        self.activity.changed()
         log.info("%s connected%s", session, f" from origin {session.origin}" if session.origin else "")
         self._deliver(("session_opened",), {"session": session}, f"{session} opened")
         reason = "closed"
@@ -329,6 +362,7 @@ class Bridge:
             reason = close_reason(connection)
         finally:
             del self._sessions[session.id]
+            self.activity.changed()
             log.info("%s disconnected (%s)", session, reason)
             self._deliver(("session_closed",), {"session": session, "reason": reason},
                           f"{session} closed")
@@ -375,6 +409,7 @@ class Bridge:
             self._refuse(session, str(exc))
             return
         session.context = session.context.after(message)
+        self.activity.received(session.id, message)
         if isinstance(message, (Event, ReadOnly)) and self.studies.providers:
             self.studies.begin(message.accession)
         hook = HOOKS[type(message)]
@@ -389,6 +424,7 @@ class Bridge:
 
     def _refuse(self, session: Session, reason: str) -> None:
         log.warning("%s: frame refused: %s", session, reason)
+        self.activity.refused(session.id, reason)
         self._deliver(("on_refused",), {"session": session, "reason": reason},
                       f"refused frame from {session}")
 

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import anyio
 
-from cris_connect import certs
 from cris_connect import config as config_module
 from cris_connect import plugins as plugin_loading
 from cris_connect.__about__ import __version__
 from cris_connect.bridge import Bridge
 from cris_connect.config import Config, ConfigError, ServerConfig
+from cris_connect.dispatch import StartupFailed
 from cris_connect.plugins import PluginError
 from cris_connect.server import StartupError
 
-USER_ERRORS = (ConfigError, PluginError, StartupError, certs.CertificateError)
+USER_ERRORS = (ConfigError, PluginError, StartupError, StartupFailed)
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -117,9 +117,15 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_cert(args: argparse.Namespace) -> int:
-    bundle = certs.create_certificates(
-        Path(args.dir), hostnames=args.hostname or ("localhost",), force=args.force
-    )
+    from cris_connect import certs  # cryptography costs start-up time; only `cert` needs it here
+
+    try:
+        bundle = certs.create_certificates(
+            Path(args.dir), hostnames=args.hostname or ("localhost",), force=args.force
+        )
+    except certs.CertificateError as exc:
+        print(f"cris-connect: {exc}", file=sys.stderr)
+        return 2
     print(f"{'Reused' if bundle.ca_reused else 'Made'} the local CA: {bundle.ca.cert_path}")
     print(f"Made the server certificate: {bundle.server.cert_path} (key {bundle.server.key_path})")
     print("\nIn the config file:\n  [server]\n"
@@ -186,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as exc:
         print(f"cris-connect: {exc}", file=sys.stderr)
         return 2
+
     except ValueError as exc:  # bad arguments to `cert` (an invalid address, say)
         print(f"cris-connect: {exc}", file=sys.stderr)
         return 2

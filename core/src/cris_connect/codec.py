@@ -39,10 +39,6 @@ class InvalidMessage(ValueError):
     """A message that must not be sent to CRIS; the text says which field to fix."""
 
 
-#: Fields whose value never appears in an error message (and so never in a log or the journal).
-_HIDDEN_FIELDS = frozenset({"password", "nhs", "chi"})
-
-
 def _describe(value: object) -> str:
     # An array or object may carry anything - a password under any name - so only its kind is shown.
     if isinstance(value, (list, dict)):
@@ -110,14 +106,18 @@ _WIRE_FIELDS: dict[type, frozenset[str]] = {
 }
 
 
-def _explain(command: str, exc: Exception) -> str:
+#: Fields whose value must never be echoed in an error (it is logged and passed to plugins).
+SENSITIVE = frozenset({"password", "nhs", "chi"})
+
+
+def _explain(command: str, exc: Exception, obj: Mapping[str, Any]) -> str:
     problems = []
     for line in cattrs.transform_error(exc, path="", format_exception=_format_problem):
         problem, _, where = line.rpartition(" @ ")
         attribute = where.lstrip(".").split("[")[0].split(".")[0] or "?"
         field = WIRE_NAMES.get(attribute, attribute)
-        if attribute in _HIDDEN_FIELDS:  # a password or an NHS number of the wrong type is still one
-            problem = problem.split(", got ", 1)[0] + " (value not shown)"
+        if field in SENSITIVE:  # say what kind of value it was, never the value
+            problem = f"{problem.split(', got ')[0]}, got {_json_kind(obj.get(field))}"
         problems.append(f"field {field!r}: {problem}")
     return f"{command}: " + "; ".join(problems)
 
@@ -130,12 +130,12 @@ def _format_problem(exc: BaseException, _: type | None) -> str:
 
 def _json_kind(value: object) -> str:
     return {
-        dict: "an object",
         list: "an array",
         str: "a string",
         bool: "a boolean",
         int: "a number",
         float: "a number",
+        dict: "an object",
         type(None): "null",
     }.get(type(value), type(value).__name__)
 
@@ -160,7 +160,7 @@ def _decode(data: str | bytes, registry: Mapping[str, type[Message]]) -> Message
     try:
         message = _converter.structure(obj, cls)
     except Exception as exc:  # cattrs gathers every field's problem into one group
-        raise DecodeError(_explain(cls.command, exc)) from None
+        raise DecodeError(_explain(cls.command, exc, obj)) from None
     if isinstance(message, CrisCommand):
         known = _WIRE_FIELDS[cls]
         extra = {key: value for key, value in obj.items() if key not in known and key != "command"}

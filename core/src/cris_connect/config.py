@@ -1,4 +1,5 @@
-"""The TOML config file: `[server]`, `[logging]`, `[plugins]` and one `[plugins.<name>]` per adapter.
+"""The TOML config file: `[server]`, `[logging]`, `[console]`, `[plugins]` and one `[plugins.<name>]`
+per adapter.
 
 Loading is strict - a misspelt key is an error, not a silent default - and every error names the
 key path and what to write instead (`server.port: expected an integer, got "nine"`). A string
@@ -21,6 +22,7 @@ import cattrs
 T = TypeVar("T")
 
 DEFAULT_PORT = 9998
+DEFAULT_CONSOLE_PORT = 9997
 
 
 class ConfigError(ValueError):
@@ -83,6 +85,21 @@ class LoggingConfig:
 
 
 @attrs.frozen
+class ConsoleConfig:
+    """The web console (docs/console.md): off by default; served over TLS when `[server]` is."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_CONSOLE_PORT
+    #: The CRIS Reporting simulator panel; its origin may then open the CRIS WebSocket.
+    simulator: bool = False
+    #: The panel that sends DISPLAY / CLEAR to CRIS (for integration testing).
+    send_panel: bool = False
+    #: `/metrics` in Prometheus text format; needs `pip install cris-connect[metrics]`.
+    metrics: bool = False
+
+
+@attrs.frozen
 class PluginsConfig:
     """Which adapters run, and the limits the bridge holds each of them to."""
 
@@ -104,6 +121,7 @@ class Config:
     server: ServerConfig = ServerConfig()
     logging: LoggingConfig = LoggingConfig()
     plugins: PluginsConfig = PluginsConfig()
+    console: ConsoleConfig = ConsoleConfig()
     #: The file this came from, for messages; None when built in code.
     source: Path | None = None
 
@@ -198,13 +216,13 @@ def _expand_env(value: Any, where: str) -> Any:
 def from_mapping(data: Mapping[str, Any], *, source: Path | None = None) -> Config:
     """Build a Config from parsed TOML (or any mapping of the same shape)."""
     data = _expand_env(dict(data), "")
-    unknown = set(data) - {"server", "logging", "plugins"}
+    unknown = set(data) - {"server", "logging", "plugins", "console"}
     if unknown:
         raise ConfigError(
-            f"{', '.join(sorted(unknown))}: unknown section; the sections are [server], [logging] "
-            "and [plugins]"
+            f"{', '.join(sorted(unknown))}: unknown section; the sections are [server], [logging], "
+            "[console] and [plugins]"
         )
-    for section in ("server", "logging", "plugins"):
+    for section in ("server", "logging", "plugins", "console"):
         if section in data and not isinstance(data[section], dict):
             raise ConfigError(f"{section}: expected a table ([{section}])")
     plugins = dict(data.get("plugins", {}))
@@ -214,6 +232,7 @@ def from_mapping(data: Mapping[str, Any], *, source: Path | None = None) -> Conf
         server=structure(data.get("server", {}), ServerConfig, where="server"),
         logging=structure(data.get("logging", {}), LoggingConfig, where="logging"),
         plugins=attrs.evolve(structure(plugins, PluginsConfig, where="plugins"), settings=settings),
+        console=structure(data.get("console", {}), ConsoleConfig, where="console"),
         source=source,
     )
     check(config)
@@ -270,3 +289,29 @@ def check(config: Config) -> None:
             raise ConfigError(f"server.{name}: must be greater than 0")
     if config.plugins.mailbox_size <= 0 or config.plugins.hook_timeout <= 0:
         raise ConfigError("plugins.mailbox_size and plugins.hook_timeout: must be greater than 0")
+    _check_console(config)
+
+
+def _check_console(config: Config) -> None:
+    console = config.console
+    if not console.enabled:
+        wanted = [name for name in ("simulator", "send_panel", "metrics") if getattr(console, name)]
+        if wanted:
+            raise ConfigError(f"console.{wanted[0]}: the console is off; set console.enabled = true")
+        return
+    if not 0 <= console.port <= 65535:
+        raise ConfigError(f"console.port: {console.port} is not a TCP port; use 1025..49151 (default 9997)")
+    if console.port and console.port == config.server.port and console.host == config.server.host:
+        raise ConfigError(
+            f"console.port: {console.port} is the WebSocket's port (server.port); the console needs its "
+            "own, e.g. 9997"
+        )
+    loopback = ServerConfig(host=console.host).is_loopback
+    if not loopback and not config.server.allow_remote:
+        raise ConfigError(
+            f"console.host: {console.host} is not loopback; the console shows who is working on what, so "
+            "keep 127.0.0.1, or set server.allow_remote = true (TLS required)"
+        )
+    if not loopback and config.server.plain:
+        raise ConfigError(f"console.host: serving the console on {console.host} beyond loopback needs TLS; "
+                          "set server.cert and server.key and remove server.plain")

@@ -54,7 +54,8 @@ class Connection:
         self.protocol = protocol
         self.close_timeout = close_timeout
         self.send_timeout = send_timeout
-        self.send_lock = anyio.Lock()
+        # fast_acquire: an uncontended send does not yield to the loop first (one pass per frame).
+        self.send_lock = anyio.Lock(fast_acquire=True)
         self.closed = anyio.Event()
         self.pending_pong: tuple[bytes, anyio.Event] | None = None
         # Frames of a fragmented message, joined when the final fragment arrives.
@@ -99,19 +100,16 @@ class Connection:
         close_deadline: float | None = None
         try:
             while True:
-                timeout = None if close_deadline is None else close_deadline - anyio.current_time()
-                with anyio.move_on_after(timeout) as scope:
-                    try:
-                        data = await self.stream.receive(_READ_SIZE)
-                    except STREAM_ERRORS:
-                        break
-                if scope.cancelled_caught:
-                    log.debug("closing handshake timed out; aborting the stream")
+                data = await self._receive(close_deadline)
+                if data is None:
                     break
                 self.protocol.receive_data(data)
                 events = self.protocol.events_received()
                 try:
-                    await self.send_data()
+                    # Under the send lock: a pong or close reply queued here must not be written
+                    # while another task (keepalive ping, send_text) writes the same stream.
+                    async with self.send_lock:
+                        await self.send_data()
                 except STREAM_ERRORS:
                     break
                 if close_deadline is None and self.protocol.close_expected():
@@ -121,9 +119,26 @@ class Connection:
                     await self._process_frame(event, on_message)
             self.protocol.receive_eof()
             with contextlib.suppress(*STREAM_ERRORS):
-                await self.send_data()
+                async with self.send_lock:
+                    await self.send_data()
         finally:
             await self.close_stream()
+
+    async def _receive(self, deadline: float | None) -> bytes | None:
+        """The next bytes from the stream; None at its end, or once `deadline` has passed.
+
+        No cancel scope without a deadline: this runs once per frame received, and on asyncio
+        entering a scope costs about as much as parsing the frame.
+        """
+        try:
+            if deadline is None:
+                return await self.stream.receive(_READ_SIZE)
+            with anyio.move_on_after(deadline - anyio.current_time()):
+                return await self.stream.receive(_READ_SIZE)
+            log.debug("closing handshake timed out; aborting the stream")
+            return None
+        except STREAM_ERRORS:
+            return None
 
     async def _process_frame(
         self, frame: Frame, on_message: Callable[[Opcode, bytes], Awaitable[None]]

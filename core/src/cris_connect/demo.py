@@ -2,7 +2,8 @@
 
 The first thing a newcomer runs: it shows what CRIS sends when a radiologist works, what the bridge
 and its plugins make of it, and what the PACS side can send back - then keeps serving so they can
-point their own client (or the SDK's simulator) at it.
+point their own client (or the SDK's simulator) at it, or open the web console, whose simulator
+panel is a CRIS Reporting client driven with buttons.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 
 import anyio
+import attrs
 
 from cris_connect import codec
 from cris_connect.bridge import Bridge
@@ -57,10 +59,21 @@ class Narrator:
         print(f"      (a viewer adapter would now show the images for {', '.join(message.accession)})")
 
 
+def with_console(config: Config) -> Config:
+    """The demo's config: the console on, with its simulator, on the port below the bridge's
+    (9997 for 9998, so `demo --port` moves both), or on a free one when the bridge's is."""
+    port = config.server.port - 1 if config.server.port > 1025 else 0
+    console = attrs.evolve(config.console, enabled=True, simulator=True, port=port)
+    return attrs.evolve(config, console=console)
+
+
 async def run(config: Config, keep_serving: bool = True) -> None:
     narrator = Narrator()
-    async with Bridge(config, plugins=[narrator]) as bridge:
-        print(f"cris-connect is listening on {bridge.url} (plugins: {', '.join(bridge.runners)})\n")
+    async with Bridge(with_console(config), plugins=[narrator]) as bridge:
+        print(f"cris-connect is listening on {bridge.url} (plugins: {', '.join(bridge.runners)})")
+        if bridge.console is not None:
+            print(f"Web console: {bridge.console.url} (its simulator panel is a CRIS Reporting client)")
+        print()
         async with connect(bridge.url) as cris:
             print("A CRIS Reporting client connected.\n")
             for title, message in STEPS:
@@ -79,5 +92,7 @@ async def run(config: Config, keep_serving: bool = True) -> None:
                       "received by the client)")
         print("\nThe scripted session is over.")
         if keep_serving:
-            print(f"Still serving on {bridge.url}: connect your own client, or press Ctrl-C to stop.")
+            print(f"Still serving on {bridge.url}: connect your own client, or open the console at "
+                  f"{bridge.console.url if bridge.console else '(off)'} and use its simulator; "
+                  "press Ctrl-C to stop.")
             await anyio.sleep_forever()

@@ -18,6 +18,13 @@ import anyio.abc
 import attrs
 import pluggy
 
+from cris_connect.config import ConfigError
+
+
+class StartupFailed(RuntimeError):
+    """A plugin's `bridge_started` raised or hung; the text names the plugin."""
+
+
 #: A sync hook holding the event loop longer than this delays every plugin and CRIS session.
 BLOCKING_THRESHOLD = 0.1
 
@@ -30,6 +37,8 @@ class Delivery:
     kwargs: Mapping[str, Any]
     #: What happened, for log lines: "EVENT from session 3".
     what: str
+    #: `time.perf_counter()` when it happened: dispatch latency is measured from here.
+    created: float = attrs.field(factory=time.perf_counter, eq=False)
 
 
 class _Timed:
@@ -95,17 +104,18 @@ class PluginRunner:
         self.failures = 0
         self.scope = anyio.CancelScope()
         self.finished = anyio.Event()
+        #: Told (plugin name, delivery, seconds since it happened) after each delivery's hooks ran.
+        self.on_handled: Callable[[str, Delivery, float], None] | None = None
 
     def implements(self, hook: str) -> bool:
         return hook in self.callers
 
     def deliver(self, delivery: Delivery) -> bool:
         """Queue without waiting; False (and a log line) when the mailbox is full or closed."""
-        hooks = tuple(hook for hook in delivery.hooks if hook in self.callers)
-        if not hooks:
+        if not any(hook in self.callers for hook in delivery.hooks):
             return True
         try:
-            self._send.send_nowait(attrs.evolve(delivery, hooks=hooks))
+            self._send.send_nowait(delivery)  # shared by every runner: `call` skips what it lacks
         except anyio.WouldBlock:
             self.overflowed += 1
             self.log.error(
@@ -117,7 +127,8 @@ class PluginRunner:
             )
             return False
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self.log.warning("plugin %s is stopping; %s not delivered to it", self.name, delivery.what)
+            # Only at shutdown, after bridge_stopping: late news (a lookup finishing) is expected.
+            self.log.debug("plugin %s has stopped; %s not delivered to it", self.name, delivery.what)
             return False
         return True
 
@@ -130,16 +141,42 @@ class PluginRunner:
         self._send.close()
 
     async def run(self, first: Delivery, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        """Call `first` (bridge_started), report ready, then serve the mailbox until it is closed."""
+        """Call `first` (bridge_started), report ready, then serve the mailbox until it is closed.
+
+        A plugin whose start-up hook fails would run half-initialised: its error stops the
+        bridge's start-up instead (`StartupFailed`, naming the plugin).
+        """
         try:
             with self.scope:
-                await self.call(first)
+                await self.start(first)
                 task_status.started()
                 async with self._receive:
                     async for delivery in self._receive:
                         await self.call(delivery)
         finally:
             self.finished.set()
+
+    async def start(self, delivery: Delivery) -> None:
+        for hook in delivery.hooks:
+            caller = self.callers.get(hook)
+            if caller is None:
+                continue
+            try:
+                with anyio.fail_after(self.hook_timeout):
+                    for result in caller(**delivery.kwargs):
+                        if inspect.isawaitable(result):
+                            await result
+            except ConfigError:
+                raise  # already names the key and the fix
+            except TimeoutError:
+                raise StartupFailed(
+                    f"plugin {self.name}: {hook} did not finish within {self.hook_timeout:g} s "
+                    "(plugins.hook_timeout)"
+                ) from None
+            except Exception as exc:
+                raise StartupFailed(
+                    f"plugin {self.name} failed to start: {type(exc).__name__}: {exc}"
+                ) from exc
 
     async def call(self, delivery: Delivery) -> None:
         called = False
@@ -150,6 +187,8 @@ class PluginRunner:
                 called = True
         if called:
             self.delivered += 1
+            if self.on_handled is not None:
+                self.on_handled(self.name, delivery, time.perf_counter() - delivery.created)
 
     def _blocked(self, hook: str, seconds: float, delivery: Delivery) -> None:
         self.log.warning(
@@ -160,19 +199,20 @@ class PluginRunner:
 
     async def _call_one(self, hook: str, caller: pluggy.HookCaller, delivery: Delivery) -> None:
         try:
-            with anyio.fail_after(self.hook_timeout):
-                started = time.perf_counter()
-                results = caller(**delivery.kwargs)
-                blocked = time.perf_counter() - started
-                if blocked > BLOCKING_THRESHOLD:
-                    self.log.warning(
-                        "plugin %s: %s blocked the event loop for %.2f s on %s; move blocking work "
-                        "to anyio.to_thread.run_sync",
-                        self.name, hook, blocked, delivery.what,
-                    )
-                for result in results:
-                    if inspect.isawaitable(result):
-                        await _Timed(result, lambda step: self._blocked(hook, step, delivery))
+            started = time.perf_counter()
+            results = caller(**delivery.kwargs)
+            blocked = time.perf_counter() - started
+            if blocked > BLOCKING_THRESHOLD:
+                self.log.warning(
+                    "plugin %s: %s blocked the event loop for %.2f s on %s; move blocking work "
+                    "to anyio.to_thread.run_sync",
+                    self.name, hook, blocked, delivery.what,
+                )
+            awaitables = [result for result in results if inspect.isawaitable(result)]
+            if awaitables:  # a sync hook cannot be cancelled: only async ones get the deadline
+                with anyio.fail_after(self.hook_timeout):
+                    for awaitable in awaitables:
+                        await _Timed(awaitable, lambda step: self._blocked(hook, step, delivery))
         except TimeoutError:
             self.failures += 1
             self.log.error(

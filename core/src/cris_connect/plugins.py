@@ -87,7 +87,10 @@ def register(
     plugins: dict[str, object] = {}
     entry_points = installed() if config.enabled else {}
     for name in config.enabled:
-        plugins[name] = load_entry_point(name, entry_points)
+        loaded = load_entry_point(name, entry_points)
+        # An entry point naming a class gets a fresh instance per bridge, so two bridges in one
+        # process never share an adapter's state; a module or an object is used as it is.
+        plugins[name] = loaded() if isinstance(loaded, type) else loaded
     for obj in extra:
         name = plugin_name(obj)
         if name in plugins:

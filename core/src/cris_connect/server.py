@@ -13,7 +13,7 @@ import hmac
 import ipaddress
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, cast
 
 import anyio
@@ -82,11 +82,13 @@ def refuse_secret(origin: str | None, offered: str | None, config: ServerConfig)
     return None
 
 
-def refuse_origin(origin: str | None, loopback: bool, config: ServerConfig) -> str | None:
+def refuse_origin(origin: str | None, loopback: bool, config: ServerConfig,
+                  extra_origins: Collection[str] = ()) -> str | None:
     """Why this handshake's Origin is refused, or None to accept it.
 
     Any web page the radiologist visits can open `new WebSocket("ws://localhost:9998")`; the
     browser then sends that page's origin, which is how we tell CRIS Reporting from the rest.
+    `extra_origins` are allowed at run time (the console's simulator page, when it is on).
     """
     if origin is None:
         if not config.allow_no_origin:
@@ -94,7 +96,7 @@ def refuse_origin(origin: str | None, loopback: bool, config: ServerConfig) -> s
         if not loopback:
             return "no Origin header from a remote client; only loopback clients may omit it"
         return None
-    if "*" in config.allowed_origins or origin in config.allowed_origins:
+    if "*" in config.allowed_origins or origin in config.allowed_origins or origin in extra_origins:
         return None
     return (
         f"origin {origin} is not allowed; add it to server.allowed_origins "
@@ -122,6 +124,8 @@ class Server:
         self.session_count = session_count
         self.version = version
         self.port: int | None = None
+        #: Origins allowed besides `config.allowed_origins`, added at run time (the console).
+        self.extra_origins: frozenset[str] = frozenset()
         self._accepting = anyio.CancelScope()
 
     async def serve(
@@ -187,7 +191,7 @@ class Server:
                 )
                 return
             origin = request.headers.get("Origin")
-            reason = refuse_origin(origin, loopback, config) or refuse_secret(
+            reason = refuse_origin(origin, loopback, config, self.extra_origins) or refuse_secret(
                 origin, request.headers.get(SECRET_HEADER), config
             )
             if reason is not None:
