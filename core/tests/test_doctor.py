@@ -207,9 +207,15 @@ class Confused:
         return ["all good"]
 
 
-# What the fake entry points below load.
+class Unstartable:
+    def __init__(self) -> None:
+        raise OSError("no licence file")
+
+
+# What the fake entry points below load; an entry point may name a class (one instance per bridge).
 archive, viewer, raising, hanging, confused = Archive(), AsyncViewer(), Raising(), Hanging(), Confused()
-PLUGINS = ("archive", "viewer", "raising", "hanging", "confused")
+classy, unstartable = Archive, Unstartable
+PLUGINS = ("archive", "viewer", "raising", "hanging", "confused", "classy", "unstartable")
 
 
 @pytest.fixture
@@ -224,10 +230,12 @@ def fake_plugins(monkeypatch) -> None:
 
 def test_each_plugins_own_checks_are_run_and_named(tmp_path: Path, fake_plugins) -> None:
     path = write_config(tmp_path, "plain = true",
-                        'enabled = ["log", "archive", "viewer", "raising", "hanging", "confused", "nosuch"]\n'
+                        'enabled = ["log", "archive", "viewer", "raising", "hanging", "confused", "classy", "unstartable", '
+                        '"nosuch"]\n'
                         "[plugins.journl]\npath = 'x'\n")
     checks = checks_for(path)
-    assert checks["archive: archive answers"].ok
+    assert checks["archive: archive answers"].ok and checks["classy: archive answers"].ok
+    assert checks["plugin unstartable"].detail == "plugin 'unstartable' failed to start: OSError: no licence file"
     viewer = checks["viewer: browser debugging port"]
     assert not viewer.ok and viewer.fix == "start Chromium with --remote-debugging-port=9222"
     assert checks["raising: checks"].detail == "doctor_checks raised RuntimeError: boom"

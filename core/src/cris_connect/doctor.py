@@ -235,6 +235,8 @@ def check_plugins(config: Config) -> Generator[Check, None, tuple[dict[str, Any]
     for name in config.plugins.enabled:
         try:
             plugin = plugin_loading.load_entry_point(name, entry_points)
+            if isinstance(plugin, type):  # as the bridge does: an entry point naming a class
+                plugin = plugin()
             manager.register(plugin, name=name)
         except plugin_loading.PluginError as exc:
             yield Check(f"plugin {name}", False, str(exc), "fix or reinstall the plugin's package, "
@@ -243,6 +245,11 @@ def check_plugins(config: Config) -> Generator[Check, None, tuple[dict[str, Any]
         except (ValueError, pluggy.PluginValidationError) as exc:
             yield Check(f"plugin {name}", False, f"plugin {name!r} cannot be registered: {exc}",
                         "list it once in plugins.enabled; see docs/hooks.md for hook names")
+            continue
+        except Exception as exc:  # the adapter class's constructor failed
+            yield Check(f"plugin {name}", False,
+                        f"plugin {name!r} failed to start: {type(exc).__name__}: {exc}",
+                        "fix or reinstall the plugin's package, or remove it from plugins.enabled")
             continue
         loaded[name] = plugin
     try:
