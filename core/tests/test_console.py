@@ -347,7 +347,7 @@ async def test_console_port_in_use_is_a_clear_startup_error() -> None:
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     try:
         port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        with pytest.raises(StartupError, match=f"console.port {port} on 127.0.0.1 is already in use"):
+        with pytest.raises(StartupError, match=rf"port {port} on 127.0.0.1 is already in use .*choose another port with console\.port"):
             async with Bridge(console_config(port=port)):
                 pass
     finally:

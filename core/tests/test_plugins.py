@@ -151,10 +151,15 @@ async def test_a_stuck_plugin_does_not_stop_shutdown(logs) -> None:
 # Config sections
 
 
+def _known_format(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in ("json", "keyvalue"):
+        raise ValueError(f"must be json or keyvalue, got {value!r}")
+
+
 @attrs.frozen
 class FolderConfig:
     outbox: Path
-    format: str = "json"
+    format: str = attrs.field(default="json", validator=_known_format)
 
 
 class WithConfig(Recorder):
@@ -181,6 +186,8 @@ async def test_a_plugin_section_is_structured_into_its_class() -> None:
         ({"outbox": 3}, "plugins.folders.outbox: expected a path as a string, got 3"),
         ({}, "plugins.folders.outbox: required key 'outbox' is missing"),
         ({"outbox": "/x", "fromat": "json"}, "plugins.folders: unknown key fromat (known keys: outbox, format)"),
+        # A validator's error gets its key path too, found by the core.
+        ({"outbox": "/x", "format": "xml"}, "plugins.folders.format: must be json or keyvalue, got 'xml'"),
     ],
 )
 async def test_a_bad_plugin_section_stops_start_up_with_the_key_path(section, message) -> None:

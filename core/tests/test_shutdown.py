@@ -26,6 +26,7 @@ async def test_sessions_are_closed_with_1001_and_new_ones_refused() -> None:
                 with anyio.fail_after(5):
                     await ws.recv()
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        assert bridge.stopping
         await bridge.aclose()  # twice: a no-op
         with pytest.raises(OSError):
             await anyio.connect_tcp("127.0.0.1", port)  # no longer listening

@@ -116,6 +116,11 @@ class Bridge:
         return tuple(self._sessions.values())
 
     @property
+    def stopping(self) -> bool:
+        """True once shutdown has begun: background work should wind down, not start anew."""
+        return self._closing
+
+    @property
     def port(self) -> int:
         """The port actually listened on (useful with `port = 0`)."""
         if self._server is None or self._server.port is None:

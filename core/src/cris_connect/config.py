@@ -189,11 +189,51 @@ def _format(exc: BaseException, _: type | None) -> str:
 
 
 def structure(data: Mapping[str, Any], cls: type[T], *, where: str) -> T:
-    """Structure one section into `cls`; errors name the key path under `where`."""
+    """Structure one section into `cls`; errors name the key path under `where`.
+
+    An attrs validator's error carries no key; `_locate` finds the field it came from, so an
+    adapter's own checks are reported as `plugins.ohif.show: ...` like every other error.
+    """
     try:
         return _converter.structure(data, cls)
     except Exception as exc:
+        _locate(exc, data, cls)
         raise ConfigError(_explain(exc, where)) from None
+
+
+def _locate(exc: BaseException, data: object, cls: type) -> None:
+    """Attach the key path to validator errors inside `exc` by re-running each field's validator."""
+    if not (attrs.has(cls) and isinstance(data, Mapping)):
+        return
+    errors = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
+    unplaced = [e for e in errors if not isinstance(e, BaseExceptionGroup) and not _has_path(e)]
+    for field in attrs.fields(cls):
+        if field.name not in data:
+            continue
+        if attrs.has(field.type) and isinstance(field.type, type):
+            for group in (e for e in errors if isinstance(e, BaseExceptionGroup)):
+                if _note_names(group) == {field.name}:
+                    _locate(group, data[field.name], field.type)
+            continue
+        if field.validator is None or not unplaced:
+            continue
+        try:
+            value = _converter.structure(data[field.name], field.type)
+            field.validator(None, field, value)
+        except Exception as found:
+            for error in unplaced:
+                if str(error) == str(found):
+                    note = cattrs.AttributeValidationNote(f"@ {field.name}", field.name, field.type)
+                    error.__notes__ = [*getattr(error, "__notes__", []), note]
+
+
+def _has_path(exc: BaseException) -> bool:
+    return any(isinstance(note, cattrs.AttributeValidationNote) for note in getattr(exc, "__notes__", ()))
+
+
+def _note_names(exc: BaseException) -> set[str]:
+    notes = getattr(exc, "__notes__", ())
+    return {note.name for note in notes if isinstance(note, cattrs.AttributeValidationNote)}
 
 
 def _expand_env(value: Any, where: str) -> Any:

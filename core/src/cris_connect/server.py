@@ -52,6 +52,38 @@ class _QuietTLSListener(TLSListener):
         )
 
 
+async def open_listener(
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None,
+    *,
+    handshake_timeout: float,
+    port_key: str,
+    hint: str,
+) -> tuple[anyio.abc.Listener[Any], int]:
+    """A TCP (and TLS) listener and the port it got, or a `StartupError` naming the config key."""
+    try:
+        tcp = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"port {port} on {host} is already in use ({hint}); stop it, or choose another "
+                f"port with {'--port or ' if port_key == 'server.port' else ''}{port_key}"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise StartupError(
+                f"not allowed to listen on port {port}; use a port above 1024 ({port_key})"
+            ) from None
+        raise StartupError(f"cannot listen on {host}:{port} ({port_key}): {exc.strerror or exc}") from None
+    except anyio.BrokenResourceError as exc:
+        raise StartupError(f"cannot listen on {host}:{port} ({port_key}): {exc}") from None
+    bound = tcp.extra(anyio.abc.SocketAttribute.local_port)
+    if ssl_context is None:
+        return tcp, bound
+    tls = _QuietTLSListener(tcp, ssl_context, standard_compatible=False, handshake_timeout=handshake_timeout)
+    return tls, bound
+
+
 def peer_name(stream: anyio.abc.AnyByteStream) -> tuple[str, bool]:
     """`host:port` of the client, and whether it is on loopback."""
     try:
@@ -146,29 +178,12 @@ class Server:
 
     async def listen(self) -> anyio.abc.Listener[Any]:
         """Open the listening socket, or raise `StartupError` saying what to change."""
-        host, port = self.config.host, self.config.port
-        try:
-            tcp = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise StartupError(
-                    f"port {port} on {host} is already in use (another cris-connect or CRIS Connect "
-                    "program?); stop it, or choose another port with --port or server.port"
-                ) from None
-            if exc.errno == errno.EACCES:
-                raise StartupError(
-                    f"not allowed to listen on port {port}; use a port above 1024 (default 9998)"
-                ) from None
-            raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        except anyio.BrokenResourceError as exc:
-            raise StartupError(f"cannot listen on {host}:{port}: {exc}") from None
-        self.port = tcp.extra(anyio.abc.SocketAttribute.local_port)
-        if self.ssl_context is None:
-            return tcp
-        return _QuietTLSListener(
-            tcp, self.ssl_context, standard_compatible=False,
+        listener, self.port = await open_listener(
+            self.config.host, self.config.port, self.ssl_context,
             handshake_timeout=self.config.handshake_timeout,
+            port_key="server.port", hint="another cris-connect or CRIS Connect program?",
         )
+        return listener
 
     async def _handle(self, stream: anyio.abc.AnyByteStream) -> None:
         peer, loopback = peer_name(stream)

@@ -69,7 +69,7 @@ BASE = {"url": "http://pacs:8080/dcm4chee-arc/aets/DCM4CHEE/rs"}
     ("settings", "message"),
     [
         ({}, "plugins.dcm4chee: url is needed"),
-        ({"url": "pacs:8080"}, "plugins.dcm4chee: url must start with http:// or https://"),
+        ({"url": "pacs:8080"}, "plugins.dcm4chee.url: url must start with http:// or https://"),
         ({**BASE, "timeout": 0}, "timeout must be greater than 0"),
         ({**BASE, "retries": "3"}, "plugins.dcm4chee.retries: expected an integer"),
         ({**BASE, "query": "sql"}, "query must be one of 'qido', 'dimse'"),
@@ -112,6 +112,6 @@ def test_entry_point():
 async def test_bad_config_stops_bridge_start_up():
     config = Config(server=ServerConfig(plain=True, port=0),
                     plugins=PluginsConfig(enabled=("dcm4chee",), settings={"dcm4chee": {"url": "pacs"}}))
-    with pytest.raises(ConfigError, match=r"plugins\.dcm4chee: url must start with http"):
+    with pytest.raises(ConfigError, match=r"plugins\.dcm4chee\.url: url must start with http"):
         async with Bridge(config):
             pass

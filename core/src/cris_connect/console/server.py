@@ -11,7 +11,6 @@ which answers as soon as something changes (or every 20 s).
 
 from __future__ import annotations
 
-import errno
 import hmac
 import importlib.resources
 import json
@@ -23,7 +22,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import anyio.abc
-from anyio.streams.tls import TLSListener
 
 from cris_connect import certs, codec
 from cris_connect.config import ConsoleConfig
@@ -32,7 +30,7 @@ from cris_connect.console import http, metrics, status
 from cris_connect.console.http import BadRequest, Request, Response
 from cris_connect.masking import describe
 from cris_connect.messages import Clear, Display
-from cris_connect.server import StartupError, peer_name
+from cris_connect.server import open_listener, peer_name
 
 if TYPE_CHECKING:
     from cris_connect.bridge import Bridge
@@ -55,16 +53,6 @@ def _static(name: str) -> bytes:
 
 def _json(status_code: int, value: Any) -> Response:
     return Response(status_code, json.dumps(value).encode(), "application/json")
-
-
-class _QuietTLSListener(TLSListener):
-    @staticmethod
-    async def handle_handshake_error(exc: BaseException, stream: anyio.abc.AnyByteStream) -> None:
-        await anyio.aclose_forcefully(stream)
-        if not isinstance(exc, Exception):
-            raise exc
-        log.info("console: TLS handshake failed (%s); does the browser trust the certificate?",
-                 type(exc).__name__ if not str(exc) else str(exc).splitlines()[0])
 
 
 class Console:
@@ -130,21 +118,12 @@ class Console:
         self._scope.cancel()
 
     async def listen(self) -> anyio.abc.Listener[Any]:
-        host, port = self.config.host, self.config.port
-        try:
-            tcp = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise StartupError(
-                    f"console.port {port} on {host} is already in use; choose another console.port "
-                    "or stop the program using it"
-                ) from None
-            raise StartupError(f"console: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        self.port = tcp.extra(anyio.abc.SocketAttribute.local_port)
-        if self.ssl_context is None:
-            return tcp
-        return _QuietTLSListener(tcp, self.ssl_context, standard_compatible=False,
-                                 handshake_timeout=self.bridge.config.server.handshake_timeout)
+        listener, self.port = await open_listener(
+            self.config.host, self.config.port, self.ssl_context,
+            handshake_timeout=self.bridge.config.server.handshake_timeout,
+            port_key="console.port", hint="another program, or the bridge itself?",
+        )
+        return listener
 
     async def _handle(self, stream: anyio.abc.AnyByteStream) -> None:
         byte_stream = cast(anyio.abc.ByteStream, stream)
