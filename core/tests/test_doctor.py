@@ -249,7 +249,7 @@ def test_each_plugins_own_checks_are_run_and_named(tmp_path: Path, fake_plugins)
 def test_an_invalid_plugin_section_fails_that_plugin(tmp_path: Path) -> None:
     path = write_config(tmp_path, "plain = true", 'enabled = ["journal"]\n[plugins.journal]\nkeep = 0\n')
     check = checks_for(path)["plugin journal"]
-    assert not check.ok and "keep = 0 is too small" in check.detail
+    assert not check.ok and "plugins.journal.keep: must be at least 1, got 0" in check.detail
 
 
 def test_the_journal_plugin_checks_its_folder(tmp_path: Path) -> None:

@@ -171,9 +171,9 @@ def test_a_process_killed_while_writing_leaves_a_readable_journal(tmp_path: Path
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"fsync": "sometimes"}, "plugins.journal: fsync = 'sometimes' is not a policy; use \"always\""),
-        ({"keep": 0}, "plugins.journal: keep = 0 is too small; it must be at least 1"),
-        ({"max_bytes": 10}, "plugins.journal: max_bytes = 10 is too small; it must be at least 1024"),
+        ({"fsync": "sometimes"}, "plugins.journal.fsync: 'sometimes' is not a policy; use \"always\""),
+        ({"keep": 0}, "plugins.journal.keep: must be at least 1, got 0"),
+        ({"max_bytes": 10}, "plugins.journal.max_bytes: must be at least 1024, got 10"),
         ({"path": 3}, "plugins.journal.path: expected a path as a string, got 3"),
         ({"colour": "red"}, "plugins.journal: unknown key colour"),
     ],

@@ -55,7 +55,7 @@ FSYNC_POLICIES = ("always", "rotate", "never")
 def _positive(minimum: int) -> Any:
     def check(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
         if value < minimum:
-            raise ValueError(f"{attribute.name} = {value} is too small; it must be at least {minimum}")
+            raise ValueError(f"must be at least {minimum}, got {value}")
 
     return check
 
@@ -63,7 +63,7 @@ def _positive(minimum: int) -> Any:
 def _fsync_policy(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if value not in FSYNC_POLICIES:
         raise ValueError(
-            f"fsync = {value!r} is not a policy; use \"always\" (every line reaches the "
+            f"{value!r} is not a policy; use \"always\" (every line reaches the "
             "disk before the next command), \"rotate\" (at rotation and shutdown) or \"never\" (the OS "
             "decides)"
         )
