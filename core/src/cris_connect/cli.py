@@ -1,4 +1,4 @@
-"""`cris-connect`: serve, demo, cert, check-config, plugins.
+"""`cris-connect`: serve, demo, cert, check-config, plugins, doctor, journal.
 
 Every failure a user can cause ends in one line that says what is wrong and how to fix it, and a
 non-zero exit code; tracebacks are for bugs only.
@@ -167,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--hostname", action="append", help="extra name for the certificate (repeatable)")
     cert.add_argument("--force", action="store_true", help="replace an existing server certificate")
     cert.set_defaults(func=cmd_cert)
+
+    # `doctor` and `journal` keep their arguments and output next to what they check and read.
+    from cris_connect import doctor
+    from cris_connect.builtin import journal
+
+    doctor.add_command(commands)
+    journal.add_command(commands)
 
     # Other distributions add commands (the SDK: `simulate`, `new-adapter`) through an entry point
     # whose target takes this subparsers object and adds its parser with `set_defaults(func=...)`.

@@ -40,6 +40,9 @@ class InvalidMessage(ValueError):
 
 
 def _describe(value: object) -> str:
+    # An array or object may carry anything - a password under any name - so only its kind is shown.
+    if isinstance(value, (list, dict)):
+        return _json_kind(value)
     text = json.dumps(value) if _is_json(value) else repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 

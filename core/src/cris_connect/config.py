@@ -111,7 +111,9 @@ class PluginsConfig:
     #: At shutdown, time allowed for plugins to finish what is queued.
     drain_timeout: float = 5.0
     #: `[plugins.<name>]` sections, raw until the plugin's config class structures them.
-    settings: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    #: Their values are not shown in the repr: an adapter's section may hold a password.
+    settings: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict, repr=lambda sections: repr(
+        {name: dict.fromkeys(section, "...") for name, section in sections.items()}))
 
 
 @attrs.frozen

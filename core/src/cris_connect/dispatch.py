@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any
 
 import anyio
@@ -39,6 +39,46 @@ class Delivery:
     what: str
     #: `time.perf_counter()` when it happened: dispatch latency is measured from here.
     created: float = attrs.field(factory=time.perf_counter, eq=False)
+
+
+class _Timed:
+    """Awaits an awaitable step by step, timing each step: the stretch between two suspensions
+    runs on the event loop, so a long one is an async hook blocking everything else.
+
+    Works on asyncio and trio alike: whatever the awaitable yields to the loop is passed through.
+    """
+
+    def __init__(self, awaitable: Awaitable[Any], on_blocked: Callable[[float], None]) -> None:
+        self.awaitable = awaitable
+        self.on_blocked = on_blocked
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        steps = self.awaitable.__await__()
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            started = time.perf_counter()
+            try:
+                yielded = steps.throw(error) if error is not None else steps.send(value)
+            except StopIteration as done:
+                self._measure(started)
+                return done.value
+            except BaseException:
+                self._measure(started)
+                raise
+            self._measure(started)
+            try:
+                value, error = (yield yielded), None
+            except GeneratorExit:
+                steps.close()
+                raise
+            except BaseException as exc:  # cancellation and other exceptions thrown by the loop
+                value, error = None, exc
+
+    def _measure(self, started: float) -> None:
+        step = time.perf_counter() - started
+        if step > BLOCKING_THRESHOLD:
+            self.on_blocked(step)
 
 
 class PluginRunner:
@@ -150,6 +190,13 @@ class PluginRunner:
             if self.on_handled is not None:
                 self.on_handled(self.name, delivery, time.perf_counter() - delivery.created)
 
+    def _blocked(self, hook: str, seconds: float, delivery: Delivery) -> None:
+        self.log.warning(
+            "plugin %s: async %s blocked the event loop for %.2f s on %s without awaiting; move blocking "
+            "work to anyio.to_thread.run_sync",
+            self.name, hook, seconds, delivery.what,
+        )
+
     async def _call_one(self, hook: str, caller: pluggy.HookCaller, delivery: Delivery) -> None:
         try:
             started = time.perf_counter()
@@ -165,7 +212,7 @@ class PluginRunner:
             if awaitables:  # a sync hook cannot be cancelled: only async ones get the deadline
                 with anyio.fail_after(self.hook_timeout):
                     for awaitable in awaitables:
-                        await awaitable
+                        await _Timed(awaitable, lambda step: self._blocked(hook, step, delivery))
         except TimeoutError:
             self.failures += 1
             self.log.error(

@@ -15,6 +15,7 @@ Sync hooks run on the event loop: keep them quick, or do blocking work in
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -22,6 +23,7 @@ import pluggy
 if TYPE_CHECKING:
     from cris_connect.bridge import Bridge
     from cris_connect.context import Context
+    from cris_connect.doctor import Check
     from cris_connect.messages import (
         Commit,
         CrisCommand,
@@ -154,3 +156,19 @@ def on_studies_found(lookup: StudyLookup) -> None:
 @hookspec
 def on_sent(message: PacsCommand, sessions: tuple[Session, ...]) -> None:
     """A command was sent to CRIS (by any plugin) and reached these sessions."""
+
+
+# Checks
+
+
+@hookspec
+def doctor_checks(config: Any) -> Iterable[Check] | Awaitable[Iterable[Check]]:  # type: ignore[empty-body]
+    """`cris-connect doctor`: check that what this adapter drives is there and answers.
+
+    :param config: this plugin's structured config, as `bridge_started` gets it; no bridge is
+        running (the bridge may even be stopped), so do not expect one.
+    Return a list of `cris_connect.doctor.Check(name, ok, detail, fix)`: archive URL answers,
+    browser debugging port answers, folder writable. May be `async def` (network checks should
+    be); each plugin's checks get `doctor.PLUGIN_TIMEOUT` seconds. Raising, or running out of
+    time, is reported as a failed check naming the plugin.
+    """

@@ -1,0 +1,3 @@
+"""The reliability suite reuses the core's fixtures: a real bridge on a free loopback port, captured logs."""
+
+from core.tests.conftest import logs, start_bridge  # noqa: F401 - fixtures, found by name
