@@ -81,8 +81,8 @@ async def test_a_hanging_viewer_is_stopped_after_the_timeout(
 
 
 @pytest.mark.parametrize(("section", "message"), [
-    ({"open": []}, r"plugins.launcher: open must name the viewer's program"),
-    ({"open": ["v", "{nhs}"]}, r"plugins.launcher: open: '\{nhs\}' uses an unknown placeholder"),
+    ({"open": []}, r"plugins.launcher.open: must name the viewer's program"),
+    ({"open": ["v", "{nhs}"]}, r"plugins.launcher.open: '\{nhs\}' uses an unknown placeholder"),
     ({"timeout": "soon"}, r"plugins.launcher.timeout: expected a number"),
 ])
 async def test_bad_settings_are_refused_before_start_up(cris_bridge: CrisBridges, section: dict[str, object],

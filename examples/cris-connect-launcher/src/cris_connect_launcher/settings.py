@@ -8,26 +8,26 @@ PLACEHOLDERS = ("accession", "exam_code")
 
 
 def _command(instance: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]) -> None:
-    # The bridge reports a validator's error as `plugins.launcher: <text>`, so the text names the key.
+    # The bridge reports a validator's error with its key path: `plugins.launcher.open: <text>`.
     for part in value:
         try:
             part.format(**dict.fromkeys(PLACEHOLDERS, ""))
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(
-                f"{attribute.name}: {part!r} uses an unknown placeholder ({exc}); "
+                f"{part!r} uses an unknown placeholder ({exc}); "
                 f"the placeholders are {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"
             ) from None
 
 
 def _program(instance: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]) -> None:
     if not value:
-        raise ValueError(f"{attribute.name} must name the viewer's program, e.g. "
+        raise ValueError("must name the viewer's program, e.g. "
                          '["myviewer", "{accession}"]')
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if value <= 0:
-        raise ValueError(f"{attribute.name} must be a number of seconds greater than 0, got {value}")
+        raise ValueError(f"must be a number of seconds greater than 0, got {value}")
 
 
 @attrs.frozen
