@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from core.tests.recorder import Recorder
-from core.tests.support import cris, recv_json, send_json, wait_until
+from core.tests.support import cris, recv_json, send_json
 from cris_connect import Bridge, ConfigError, Display, Login, ServerConfig
 from cris_connect.builtin import journal
 from cris_connect.builtin.journal import Journal, JournalConfig
@@ -188,14 +188,12 @@ async def test_bad_settings_stop_start_up_with_the_key(tmp_path: Path, settings:
 
 
 @pytest.mark.anyio
-async def test_an_unwritable_journal_is_logged_and_the_bridge_serves(tmp_path: Path, logs) -> None:
+async def test_an_unwritable_journal_stops_start_up_naming_the_key(tmp_path: Path) -> None:
+    """No silent gap in the audit trail: the bridge refuses to start without its journal."""
     (tmp_path / "file").write_text("not a folder")
-    recorder = Recorder()
-    async with Bridge(journal_config(tmp_path / "file" / "journal.jsonl"), plugins=[recorder]) as bridge:
-        async with cris(bridge.url) as ws:
-            await send_json(ws, {"command": "EVENT", "accession": ["RX1"]})
-            await recorder.wait_for("on_event")
-    await wait_until(lambda: any("journal: cannot open" in m for m in logs.messages()), what="the log line")
+    with pytest.raises(ConfigError, match=r"plugins\.journal\.path: cannot open .*journal\.jsonl"):
+        async with Bridge(journal_config(tmp_path / "file" / "journal.jsonl")):
+            pass
 
 
 def test_doctor_checks_the_journal_folder(tmp_path: Path) -> None:

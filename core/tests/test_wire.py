@@ -227,3 +227,32 @@ async def test_client_pings_crossing_server_writes_never_collide(start_bridge) -
             assert received == [f"RX{n}" for n in range(200)]
         [closed] = await recorder.wait_for("session_closed")
         assert closed["reason"] == "close code 1000"
+
+
+async def test_too_many_unfinished_handshakes_are_closed_and_cris_still_connects(start_bridge, logs) -> None:
+    recorder = Recorder()
+    async with start_bridge(plugins=[recorder], max_pending_handshakes=5) as bridge:
+        slow = [await anyio.connect_tcp("127.0.0.1", bridge.port) for _ in range(5)]
+        for stream in slow:
+            await stream.send(b"GET / HTTP/1.1\r\n")  # and never the rest
+        await wait_until(lambda: bridge._server is not None and bridge._server._pending == 5,
+                         what="five pending handshakes")
+        extra = await anyio.connect_tcp("127.0.0.1", bridge.port)
+        with anyio.fail_after(5), pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+            await extra.receive()  # closed at once
+        assert any("server.max_pending_handshakes" in m for m in logs.messages(logging.WARNING))
+        for stream in slow:
+            await stream.aclose()
+        await wait_until(lambda: bridge._server._pending == 0, what="the slow ones to go")
+        async with cris(bridge.url) as ws:  # a real CRIS gets in again
+            await send_json(ws, GOOD)
+            await recorder.wait_for("on_event")
+
+
+async def test_unknown_command_names_are_escaped_in_logs(start_bridge, logs) -> None:
+    recorder = Recorder()
+    async with start_bridge(plugins=[recorder]) as bridge, cris(bridge.url) as ws:
+        await send_json(ws, {"command": "EVIL\n2026-12-04 INFO forged line" + "x" * 200})
+        await recorder.wait_for("on_unknown_command")
+        [line] = [m for m in logs.messages(logging.WARNING) if "unknown command" in m]
+        assert "\n" not in line and "EVIL\\n2026" in line and "..." in line

@@ -32,6 +32,7 @@ from cris_connect.connection import Connection, ConnectionClosed
 from cris_connect.console.activity import Activity
 from cris_connect.context import Context
 from cris_connect.dispatch import Delivery, PluginRunner
+from cris_connect.masking import loggable
 from cris_connect.messages import (
     Commit,
     CrisCommand,
@@ -419,8 +420,8 @@ class Bridge:
             self.studies.begin(message.accession)
         hook = HOOKS[type(message)]
         if isinstance(message, UnknownCommand):
-            log.warning("%s sent an unknown command %r; passed to plugins as UnknownCommand",
-                        session, message.command)
+            log.warning("%s sent an unknown command '%s'; passed to plugins as UnknownCommand",
+                        session, loggable(message.command, 40))
         self._deliver(
             ("on_command", hook),
             {"message": message, "context": session.context, "session": session},

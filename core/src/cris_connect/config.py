@@ -48,6 +48,8 @@ class ServerConfig:
     #: The vendor's C# example uses 64 KiB buffers; CRIS messages are far smaller.
     max_message_size: int = 65536
     max_sessions: int = 64
+    #: Connections still sending their opening request; more are closed at once (slow-loris).
+    max_pending_handshakes: int = 256
     handshake_timeout: float = 10.0
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
@@ -324,7 +326,7 @@ def check(config: Config) -> None:
                 "server.cert and server.key and remove plain"
             )
     for name in ("max_message_size", "max_sessions", "handshake_timeout", "close_timeout", "send_timeout",
-                 "max_messages_per_second"):
+                 "max_messages_per_second", "max_pending_handshakes"):
         if getattr(server, name) <= 0:
             raise ConfigError(f"server.{name}: must be greater than 0")
     if config.plugins.mailbox_size <= 0 or config.plugins.hook_timeout <= 0:

@@ -46,3 +46,9 @@ def describe(message: object, *, show_identifiers: bool = False) -> str:
     if extra:
         parts.append("fields=" + ",".join(sorted(str(key) for key in extra)))
     return " ".join(parts)
+
+
+def loggable(text: str, limit: int = 120) -> str:
+    """Text a client chose, for a log line: control characters escaped, cut to `limit`."""
+    shown = text.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."

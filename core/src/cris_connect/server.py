@@ -25,6 +25,7 @@ from websockets.server import ServerProtocol
 from cris_connect import pages
 from cris_connect.config import ServerConfig
 from cris_connect.connection import STREAM_ERRORS, Connection
+from cris_connect.masking import loggable
 
 log = logging.getLogger("cris_connect.server")
 
@@ -159,6 +160,8 @@ class Server:
         #: Origins allowed besides `config.allowed_origins`, added at run time (the console).
         self.extra_origins: frozenset[str] = frozenset()
         self._accepting = anyio.CancelScope()
+        self._pending = 0  # connections still sending their opening request
+        self._overloaded = False
 
     async def serve(
         self,
@@ -188,6 +191,16 @@ class Server:
     async def _handle(self, stream: anyio.abc.AnyByteStream) -> None:
         peer, loopback = peer_name(stream)
         config = self.config
+        if self._pending >= config.max_pending_handshakes:
+            # Connections that never finish their request would otherwise hold descriptors until
+            # the process runs out; the handshake timeout alone bounds each, not how many.
+            if not self._overloaded:
+                log.warning("refusing connections: %d have not finished their opening request "
+                            "(server.max_pending_handshakes)", self._pending)
+                self._overloaded = True
+            await anyio.aclose_forcefully(stream)
+            return
+        self._overloaded = False
         protocol = ServerProtocol(max_size=config.max_message_size, logger=_websockets_log)
         connection = Connection(
             cast(anyio.abc.ByteStream, stream),  # TCP or TLS: both are byte streams
@@ -196,7 +209,11 @@ class Server:
             send_timeout=config.send_timeout,
         )
         try:
-            request = await connection.recv_request(config.handshake_timeout)
+            self._pending += 1
+            try:
+                request = await connection.recv_request(config.handshake_timeout)
+            finally:
+                self._pending -= 1
             if request is None:
                 self._log_bad_request(peer, protocol)
                 return
@@ -246,7 +263,9 @@ class Server:
             log.info("connection from %s closed before a complete request (or timed out)", peer)
         else:
             cause = exc.__cause__ or exc
-            log.warning("refused a connection from %s: not a valid HTTP request (%s)", peer, cause)
+            # The cause may quote what the client sent: shown escaped and cut short.
+            log.warning("refused a connection from %s: not a valid HTTP request (%s)", peer,
+                        loggable(str(cause)))
 
 
 # websockets logs every handshake at INFO; our own lines say the same with more context.

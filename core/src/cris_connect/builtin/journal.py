@@ -33,6 +33,7 @@ import anyio
 import attrs
 
 from cris_connect.__about__ import __version__
+from cris_connect.config import ConfigError
 from cris_connect.hookspecs import hookimpl
 from cris_connect.masking import mask_identifier
 from cris_connect.messages import UnknownCommand
@@ -233,9 +234,11 @@ async def bridge_started(bridge: Bridge, config: JournalConfig) -> None:
     try:
         journal.open()
     except OSError as exc:
-        log.error("journal: cannot open %s (%s); nothing will be journaled - set [plugins.journal] path to "
-                  "a writable file, then restart", config.path, exc.strerror or exc)
-        return
+        # An audit trail that silently is not there is worse than a bridge that will not start.
+        raise ConfigError(
+            f"plugins.journal.path: cannot open {config.path} ({exc.strerror or exc}); set it to a "
+            "file in a writable folder"
+        ) from None
     _state.journal, _state.config = journal, config
     log.info("journal: appending to %s", config.path)
     await _append({"event": "bridge_started", "pid": os.getpid(), "version": __version__})
