@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-from core.tests.support import LogCapture, plain_config
+from core.tests.support import logs, plain_config  # noqa: F401 - logs is a fixture
 from cris_connect import Bridge, Config
 
 
@@ -24,16 +23,3 @@ def start_bridge() -> Callable[..., contextlib.AbstractAsyncContextManager[Bridg
             yield bridge
 
     return start
-
-
-@pytest.fixture
-def logs() -> Iterator[LogCapture]:
-    capture = LogCapture()
-    capture.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(capture)
-    root.setLevel(logging.DEBUG)
-    yield capture
-    root.removeHandler(capture)
-    root.setLevel(old_level)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
+import pytest
 
 from cris_connect import Config, ServerConfig
 from cris_connect.client import connect
@@ -63,3 +64,17 @@ class LogCapture(logging.Handler):
 
     def messages(self, level: int = logging.DEBUG) -> list[str]:
         return [r.getMessage() for r in self.records if r.levelno >= level]
+
+
+@pytest.fixture
+def logs() -> Iterator[LogCapture]:
+    """Every log record of the test, from every logger, at DEBUG."""
+    capture = LogCapture()
+    capture.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(capture)
+    root.setLevel(logging.DEBUG)
+    yield capture
+    root.removeHandler(capture)
+    root.setLevel(old_level)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from core.tests.support import LogCapture
+from core.tests.support import logs  # noqa: F401 - the same captured-logs fixture as the core tests
 from cris_connect import certs
 from tests.browser.page import Page
 from tests.support.chromium import CHROMIUM_EXECUTABLE, Chromium
@@ -54,18 +53,6 @@ async def page(chromium: Chromium) -> AsyncIterator[Page]:
         yield tab
     finally:
         await tab.close()
-
-
-@pytest.fixture
-def logs() -> Iterator[LogCapture]:
-    capture = LogCapture()
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(capture)
-    root.setLevel(logging.DEBUG)
-    yield capture
-    root.removeHandler(capture)
-    root.setLevel(old_level)
 
 
 class OtherOrigin:
