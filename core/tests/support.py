@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio
 import pytest
 
-from cris_connect import Config, ServerConfig
+from cris_connect import Bridge, Config, ServerConfig
 from cris_connect.client import connect
 from cris_connect.config import PluginsConfig
 
@@ -78,3 +79,16 @@ def logs() -> Iterator[LogCapture]:
     yield capture
     root.removeHandler(capture)
     root.setLevel(old_level)
+
+
+@pytest.fixture
+def start_bridge() -> Callable[..., contextlib.AbstractAsyncContextManager[Bridge]]:
+    """`async with start_bridge(plugins=[...], **server_options) as bridge:`."""
+
+    @contextlib.asynccontextmanager
+    async def start(plugins: list[object] | None = None, config: Config | None = None,
+                    **server: Any) -> AsyncIterator[Bridge]:
+        async with Bridge(config or plain_config(**server), plugins=plugins or []) as bridge:
+            yield bridge
+
+    return start

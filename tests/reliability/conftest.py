@@ -1,3 +1,3 @@
 """The reliability suite reuses the core's fixtures: a real bridge on a free loopback port, captured logs."""
 
-from core.tests.conftest import logs, start_bridge  # noqa: F401 - fixtures, found by name
+from core.tests.support import logs, start_bridge  # noqa: F401 - fixtures, found by name
