@@ -158,7 +158,12 @@ def render(results: dict[str, Any]) -> str:
     if adapters:
         rows = []
         for name, f in adapters.items():
-            value = f if isinstance(f, str) else f"p50 {f['p50_us']:,.0f} us, p99 {f['p99_us']:,.0f} us"
+            if isinstance(f, str):
+                value = f
+            elif "summary" in f:
+                value = f["summary"]
+            else:
+                value = f"p50 {f['p50_us']:,.0f} us, p99 {f['p99_us']:,.0f} us"
             rows.append([name, value])
         out += ["", "Adapters", _table(["figure", "value"], rows)]
 
