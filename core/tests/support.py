@@ -14,6 +14,7 @@ import pytest
 from cris_connect import Bridge, Config, ServerConfig
 from cris_connect.client import connect
 from cris_connect.config import PluginsConfig
+from tests.support.polling import await_until
 
 
 def plain_config(**server: Any) -> Config:
@@ -38,12 +39,11 @@ async def recv_json(ws: Any, timeout: float = 5) -> dict[str, Any]:
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 5, what: str = "condition") -> None:
-    """Poll a condition with a deadline; the failure says what was awaited."""
-    with anyio.move_on_after(timeout):
-        while not condition():
-            await anyio.sleep(0.005)
-        return
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    """Poll a condition with a deadline; the failure (an assertion) says what was awaited."""
+    try:
+        await await_until(condition, timeout=timeout, what=what, interval=0.005)
+    except TimeoutError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 class LogCapture(logging.Handler):

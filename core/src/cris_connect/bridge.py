@@ -30,12 +30,10 @@ from cris_connect.__about__ import __version__
 from cris_connect.config import Config
 from cris_connect.connection import Connection, ConnectionClosed
 from cris_connect.console.activity import Activity
-from cris_connect.context import Context
 from cris_connect.dispatch import Delivery, PluginRunner
 from cris_connect.masking import loggable
 from cris_connect.messages import (
     Commit,
-    CrisCommand,
     Event,
     LoggedIn,
     LoggedOut,
@@ -175,7 +173,7 @@ class Bridge:
             self.activity.sent(message, (session.id for session in reached))
             self._deliver(("on_sent",), {"message": message, "sessions": tuple(reached)},
                           f"{message.command} to {len(reached)} session(s)")
-        elif to is not None or targets:
+        else:  # targets was not empty: every one of them failed
             raise NoSession(f"{message.command} reached no CRIS session (all were closing)")
         return len(reached)
 
@@ -438,10 +436,3 @@ class Bridge:
         delivery = Delivery(hooks, kwargs, what)
         for runner in self.runners.values():
             runner.deliver(delivery)
-
-    def context_of(self, session_id: int) -> Context | None:
-        session = self._sessions.get(session_id)
-        return session.context if session else None
-
-
-__all__ = ["Bridge", "CrisCommand", "NoSession"]

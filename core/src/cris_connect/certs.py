@@ -194,11 +194,7 @@ def make_local_ca(
         )
         .sign(key, hashes.SHA256())
     )
-    files = CertFiles(directory / CA_CERT_NAME, directory / CA_KEY_NAME)
-    if not force:
-        _refuse_existing(files.key_path, files.cert_path)
-    _write_pair(files, cert, key, force=force)
-    return files
+    return _save(CertFiles(directory / CA_CERT_NAME, directory / CA_KEY_NAME), cert, key, force=force)
 
 
 def make_server_certificate(
@@ -269,11 +265,7 @@ def make_server_certificate(
         .add_extension(aki, critical=False)
         .sign(ca_key, _signing_hash(ca_key))
     )
-    files = CertFiles(directory / SERVER_CERT_NAME, directory / SERVER_KEY_NAME)
-    if not force:
-        _refuse_existing(files.key_path, files.cert_path)
-    _write_pair(files, cert, key, force=force)
-    return files
+    return _save(CertFiles(directory / SERVER_CERT_NAME, directory / SERVER_KEY_NAME), cert, key, force=force)
 
 
 def create_certificates(
@@ -508,6 +500,14 @@ def _refuse_existing(*paths: Path) -> None:
                 f'{path} already exists; run `cris-connect cert --dir "{path.parent}" '
                 "--force` to replace it."
             )
+
+
+def _save(files: CertFiles, cert: x509.Certificate, key: PrivateKeyTypes, *, force: bool) -> CertFiles:
+    """Refuse to overwrite (unless `force`), then write the certificate and its key."""
+    if not force:
+        _refuse_existing(files.key_path, files.cert_path)
+    _write_pair(files, cert, key, force=force)
+    return files
 
 
 def _write_pair(

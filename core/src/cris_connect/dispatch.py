@@ -162,10 +162,7 @@ class PluginRunner:
             if caller is None:
                 continue
             try:
-                with anyio.fail_after(self.hook_timeout):
-                    for result in caller(**delivery.kwargs):
-                        if inspect.isawaitable(result):
-                            await result
+                await self._invoke(hook, caller, delivery)
             except ConfigError:
                 raise  # already names the key and the fix
             except TimeoutError:
@@ -199,20 +196,7 @@ class PluginRunner:
 
     async def _call_one(self, hook: str, caller: pluggy.HookCaller, delivery: Delivery) -> None:
         try:
-            started = time.perf_counter()
-            results = caller(**delivery.kwargs)
-            blocked = time.perf_counter() - started
-            if blocked > BLOCKING_THRESHOLD:
-                self.log.warning(
-                    "plugin %s: %s blocked the event loop for %.2f s on %s; move blocking work "
-                    "to anyio.to_thread.run_sync",
-                    self.name, hook, blocked, delivery.what,
-                )
-            awaitables = [result for result in results if inspect.isawaitable(result)]
-            if awaitables:  # a sync hook cannot be cancelled: only async ones get the deadline
-                with anyio.fail_after(self.hook_timeout):
-                    for awaitable in awaitables:
-                        await _Timed(awaitable, lambda step: self._blocked(hook, step, delivery))
+            await self._invoke(hook, caller, delivery)
         except TimeoutError:
             self.failures += 1
             self.log.error(
@@ -225,3 +209,20 @@ class PluginRunner:
                 "plugin %s: %s raised %s on %s",
                 self.name, hook, type(exc).__name__, delivery.what, exc_info=exc,
             )
+
+    async def _invoke(self, hook: str, caller: pluggy.HookCaller, delivery: Delivery) -> None:
+        """Call one hook: time its synchronous part, await what it returns within `hook_timeout`."""
+        started = time.perf_counter()
+        results = caller(**delivery.kwargs)
+        blocked = time.perf_counter() - started
+        if blocked > BLOCKING_THRESHOLD:
+            self.log.warning(
+                "plugin %s: %s blocked the event loop for %.2f s on %s; move blocking work "
+                "to anyio.to_thread.run_sync",
+                self.name, hook, blocked, delivery.what,
+            )
+        awaitables = [result for result in results if inspect.isawaitable(result)]
+        if awaitables:  # a sync hook cannot be cancelled: only async ones get the deadline
+            with anyio.fail_after(self.hook_timeout):
+                for awaitable in awaitables:
+                    await _Timed(awaitable, lambda step: self._blocked(hook, step, delivery))
